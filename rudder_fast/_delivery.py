@@ -1,0 +1,169 @@
+"""Deliver one batch: attempts, backoff between them, and 413 splits.
+
+Used by the uploader processes and, in ``sync_mode``, by the caller's thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ._message import utc_now_iso
+from ._retry import Decision, RetryPolicy
+from ._transport import Answer, BatchBody, Transport
+
+__all__ = ["DELIVERED", "DROPPED", "FAILED", "Delivery", "Outcome", "deliver"]
+
+log = logging.getLogger(__name__)
+
+DELIVERED = "delivered"
+FAILED = "failed"
+DROPPED = "dropped"
+
+# The gateway's text for a body it could not read (a corrupt gzip stream or a cut
+# upload). Only used to retry such a 500 fewer times, never to skip a retry.
+_UNREADABLE_BODY_TEXT = "failed to read body"
+
+Wait = Callable[[float], bool]
+"""``wait(seconds)`` sleeps and returns False when the sleep was interrupted by a stop."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The outcome of ``count`` consecutive events of a batch.
+
+    For FAILED, ``error`` is ``(status, code, message)``; for DROPPED, ``reason`` names why.
+    """
+
+    count: int
+    kind: str
+    error: tuple[int | None, str, str] | None = None
+    reason: str | None = None
+
+
+@dataclass(slots=True)
+class Delivery:
+    """What delivering one batch did: outcomes for a prefix of its events, and counters.
+
+    ``outcomes`` cover every event unless ``interrupted``, when the rest is unresolved.
+    """
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    interrupted: bool = False
+    requests: int = 0
+    retries: int = 0
+    bytes_raw: int = 0
+    bytes_sent: int = 0
+
+
+def deliver(
+    events: list[bytes],
+    transport: Transport,
+    policy: RetryPolicy,
+    gzip: bool,
+    gzip_level: int,
+    wait: Wait,
+    rng: random.Random,
+) -> Delivery:
+    """Send ``events`` as one batch, retrying and splitting as ``policy`` says."""
+    delivery = Delivery()
+    _deliver_part(events, transport, policy, gzip, gzip_level, wait, rng, delivery)
+    return delivery
+
+
+def _deliver_part(
+    events: list[bytes],
+    transport: Transport,
+    policy: RetryPolicy,
+    gzip: bool,
+    gzip_level: int,
+    wait: Wait,
+    rng: random.Random,
+    delivery: Delivery,
+) -> None:
+    body = BatchBody(events, gzip, gzip_level)
+    started = time.monotonic()
+    retries = 0
+    unreadable_bodies = 0
+    while True:
+        payload = body.render(utc_now_iso())
+        answer = transport.post(payload)
+        delivery.requests += 1
+        delivery.bytes_raw += body.raw_bytes
+        delivery.bytes_sent += len(payload)
+
+        decision = policy.decide(answer.status)
+        if decision is Decision.DONE:
+            delivery.outcomes.append(Outcome(len(events), DELIVERED))
+            return
+        if decision is Decision.SPLIT:
+            _split(events, transport, policy, gzip, gzip_level, wait, rng, delivery)
+            return
+        if decision is Decision.FAIL:
+            _give_up(events, answer, retries, transport, delivery)
+            return
+
+        if answer.status == 500 and _UNREADABLE_BODY_TEXT in answer.message:
+            unreadable_bodies += 1
+        delay = policy.backoff_s(retries, answer.retry_after, rng)
+        elapsed = time.monotonic() - started
+        if not policy.may_retry(retries, unreadable_bodies, elapsed, delay):
+            _give_up(events, answer, retries, transport, delivery)
+            return
+        log.debug(
+            "Retrying a batch of %d events in %.2f s after %s (retry %d of %d)",
+            len(events), delay, _describe(answer), retries + 1, policy.max_retries,
+        )  # fmt: skip
+        if not wait(delay):
+            delivery.interrupted = True
+            return
+        retries += 1
+        delivery.retries += 1
+
+
+def _split(
+    events: list[bytes],
+    transport: Transport,
+    policy: RetryPolicy,
+    gzip: bool,
+    gzip_level: int,
+    wait: Wait,
+    rng: random.Random,
+    delivery: Delivery,
+) -> None:
+    """Resend the halves of a batch the server found too large; drop a lone event."""
+    if len(events) == 1:
+        log.warning(
+            "Dropping an event of %d bytes: the data plane rejects it as too large (413) "
+            "even on its own",
+            len(events[0]),
+        )
+        delivery.outcomes.append(Outcome(1, DROPPED, reason="too_large"))
+        return
+    middle = len(events) // 2
+    log.debug("Splitting a batch of %d events after 413", len(events))
+    for half in (events[:middle], events[middle:]):
+        _deliver_part(half, transport, policy, gzip, gzip_level, wait, rng, delivery)
+        if delivery.interrupted:
+            return
+
+
+def _give_up(
+    events: list[bytes], answer: Answer, retries: int, transport: Transport, delivery: Delivery
+) -> None:
+    log.warning(
+        "Giving up on a batch of %d events (%d bytes) to %s after %d retries: %s",
+        len(events), sum(map(len, events)), transport.origin, retries, _describe(answer),
+    )  # fmt: skip
+    delivery.outcomes.append(
+        Outcome(len(events), FAILED, error=(answer.status, answer.code, answer.message))
+    )
+
+
+def _describe(answer: Answer) -> str:
+    if answer.status is None:
+        return f"{answer.code} ({answer.message})"
+    return f"HTTP {answer.status} {answer.code}"

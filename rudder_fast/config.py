@@ -1,0 +1,362 @@
+"""Client options: defaults, validation, and the picklable part handed to uploaders."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import urllib3.util
+from urllib3.exceptions import LocationParseError
+
+from ._retry import RetryPolicy
+from .errors import APIError, ConfigError
+
+__all__ = [
+    "DEFAULT_EXIT_TIMEOUT_S",
+    "DEFAULT_GZIP_LEVEL",
+    "DEFAULT_MAX_EVENT_BYTES",
+    "DEFAULT_MAX_QUEUE_BYTES",
+    "DEFAULT_MAX_REQUEST_BYTES",
+    "Config",
+    "ErrorCallback",
+    "DropCallback",
+    "UploaderConfig",
+    "default_workers",
+]
+
+log = logging.getLogger(__name__)
+
+ErrorCallback = Callable[[APIError, list[dict[str, Any]]], object]
+"""``on_error(error, events)``: a batch was given up on; ``events`` are its event dicts."""
+
+DropCallback = Callable[[str, list[dict[str, Any]]], object]
+"""``on_drop(reason, events)``: events were not queued or not sent, for ``reason``."""
+
+# RudderStack's SDK docs promise that events over 32 KB are dropped by the SDK.
+DEFAULT_MAX_EVENT_BYTES = 32 * 1024
+# The server's default limit (Gateway.maxReqSizeInKB = 4000) is 4,096,000 bytes after
+# decompression; this leaves about 96 KB of headroom for proxies that count differently.
+SERVER_MAX_REQUEST_BYTES = 4_096_000
+DEFAULT_MAX_REQUEST_BYTES = 4_000_000
+# Choice: bounds the parent's memory when the data plane is down, about 120,000 events of
+# the benchmark's median size.
+DEFAULT_MAX_QUEUE_BYTES = 128 * 1024 * 1024
+# Choice: level 1 compresses JSON events about 6 times at about 385 MB/s on the
+# benchmark machine, level 6 about 8 times at 155 MB/s; see bench/RESULTS.md.
+DEFAULT_GZIP_LEVEL = 1
+# Choice: how long interpreter exit may wait for queued events to be delivered.
+DEFAULT_EXIT_TIMEOUT_S = 5.0
+# Choice: the official SDK's timeout for blocking when the queue is full does not exist;
+# this bounds a producer that chose queue_full="block".
+DEFAULT_QUEUE_FULL_TIMEOUT_S = 5.0
+
+
+def default_workers() -> int:
+    """Return the default uploader count: half the usable cores, between 1 and 8.
+
+    One uploader keeps about 100,000 events/s flowing (gzip and HTTP); the other cores
+    are left for the producer and the application.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(8, cores // 2))
+
+
+@dataclass(frozen=True, slots=True)
+class UploaderConfig:
+    """What an uploader process needs; picklable, without callbacks."""
+
+    url: str
+    write_key: str = field(repr=False)
+    gzip: bool
+    gzip_level: int
+    connect_timeout_s: float
+    read_timeout_s: float
+    proxy_url: str | None
+    upload_size: int
+    upload_interval_s: float
+    max_request_bytes: int
+    retry: RetryPolicy
+    ca_certs: str | None
+    debug: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Every option of a ``Client``, validated once at construction."""
+
+    write_key: str = field(repr=False)
+    data_plane_url: str
+    debug: bool = False
+    max_queue_size: int = 10000
+    send: bool = True
+    on_error: ErrorCallback | None = None
+    gzip: bool = True
+    sync_mode: bool = False
+    connect_timeout_s: float = 15.0
+    read_timeout_s: float = 15.0
+    proxy_url: str | None = None
+    workers: int = 1
+    upload_size: int = 100
+    upload_interval_s: float = 0.5
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES
+    gzip_level: int = DEFAULT_GZIP_LEVEL
+    queue_full: Literal["drop", "block"] = "drop"
+    queue_full_timeout_s: float = DEFAULT_QUEUE_FULL_TIMEOUT_S
+    exit_timeout_s: float = DEFAULT_EXIT_TIMEOUT_S
+    on_drop: DropCallback | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    ca_certs: str | None = None
+
+    def uploader_config(self) -> UploaderConfig:
+        return UploaderConfig(
+            url=self.data_plane_url + "/v1/batch",
+            write_key=self.write_key,
+            gzip=self.gzip,
+            gzip_level=self.gzip_level,
+            connect_timeout_s=self.connect_timeout_s,
+            read_timeout_s=self.read_timeout_s,
+            proxy_url=self.proxy_url,
+            upload_size=self.upload_size,
+            upload_interval_s=self.upload_interval_s,
+            max_request_bytes=self.max_request_bytes,
+            retry=self.retry,
+            ca_certs=self.ca_certs,
+            debug=self.debug,
+        )
+
+
+def build_config(  # noqa: PLR0917 - mirrors the official Client's positional order
+    write_key: Any,
+    data_plane_url: Any,
+    debug: Any,
+    max_queue_size: Any,
+    send: Any,
+    on_error: Any,
+    gzip: Any,
+    max_retries: Any,
+    sync_mode: Any,
+    timeout: Any,
+    proxies: Any,
+    workers: Any,
+    upload_size: Any,
+    upload_interval: Any,
+    *,
+    max_event_bytes: Any = DEFAULT_MAX_EVENT_BYTES,
+    max_request_bytes: Any = DEFAULT_MAX_REQUEST_BYTES,
+    max_queue_bytes: Any = DEFAULT_MAX_QUEUE_BYTES,
+    gzip_level: Any = DEFAULT_GZIP_LEVEL,
+    queue_full: Any = "drop",
+    queue_full_timeout: Any = DEFAULT_QUEUE_FULL_TIMEOUT_S,
+    exit_timeout: Any = DEFAULT_EXIT_TIMEOUT_S,
+    on_drop: Any = None,
+    retry_policy: Any = None,
+    ca_certs: Any = None,
+) -> Config:
+    """Validate the options as users pass them and return a ``Config``.
+
+    Raises ``ConfigError`` naming the option, the rule and the value received (never the
+    write key's value).
+    """
+    send = bool(send)
+    if not isinstance(write_key, str) or not write_key.strip():
+        raise ConfigError(
+            f"write_key must be a non-empty string (your source's write key), "
+            f"got {type(write_key).__name__}"
+        )
+    if retry_policy is None:
+        retry_policy = RetryPolicy()
+    if not isinstance(retry_policy, RetryPolicy):
+        raise ConfigError(
+            f"retry_policy must be a rudder_fast.RetryPolicy, got {type(retry_policy).__name__}"
+        )
+    max_retries = _require_int("max_retries", max_retries, minimum=0)
+    retry_policy = replace(retry_policy, max_retries=max_retries)
+
+    connect_timeout_s, read_timeout_s = _timeouts(timeout)
+    url = _data_plane_url(data_plane_url, required=send)
+    max_event_bytes = _require_int("max_event_bytes", max_event_bytes, minimum=256)
+    max_request_bytes = _require_int(
+        "max_request_bytes", max_request_bytes, minimum=max_event_bytes + 1024
+    )
+    if max_request_bytes > SERVER_MAX_REQUEST_BYTES:
+        log.warning(
+            "max_request_bytes=%d is above the data plane's default limit of %d bytes; "
+            "requests over the server's limit are answered 413 and split",
+            max_request_bytes,
+            SERVER_MAX_REQUEST_BYTES,
+        )
+    if queue_full not in ("drop", "block"):
+        raise ConfigError(f'queue_full must be "drop" or "block", got {queue_full!r}')
+    return Config(
+        write_key=write_key,
+        data_plane_url=url,
+        debug=bool(debug),
+        max_queue_size=_require_int("max_queue_size", max_queue_size, minimum=1),
+        send=send,
+        on_error=_require_callable("on_error", on_error),
+        gzip=bool(gzip),
+        sync_mode=bool(sync_mode),
+        connect_timeout_s=connect_timeout_s,
+        read_timeout_s=read_timeout_s,
+        proxy_url=_proxy_url(proxies, url),
+        workers=default_workers() if workers is None else _require_int("thread", workers, 1),
+        upload_size=_require_int("upload_size", upload_size, minimum=1),
+        upload_interval_s=_require_seconds("upload_interval", upload_interval),
+        max_event_bytes=max_event_bytes,
+        max_request_bytes=max_request_bytes,
+        max_queue_bytes=_require_int("max_queue_bytes", max_queue_bytes, minimum=max_event_bytes),
+        gzip_level=_gzip_level(gzip_level),
+        queue_full=queue_full,
+        queue_full_timeout_s=_require_seconds("queue_full_timeout", queue_full_timeout, True),
+        exit_timeout_s=_require_seconds("exit_timeout", exit_timeout, allow_zero=True),
+        on_drop=_require_callable("on_drop", on_drop),
+        retry=retry_policy,
+        ca_certs=_ca_certs(ca_certs),
+    )
+
+
+def _require_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(
+            f"{name} must be an integer >= {minimum}, got {value!r} ({type(value).__name__})"
+        )
+    return value
+
+
+def _require_seconds(name: str, value: Any, allow_zero: bool = False) -> float:
+    valid = (
+        not isinstance(value, bool)
+        and isinstance(value, int | float)
+        and math.isfinite(value)
+        and (value >= 0 if allow_zero else value > 0)
+    )
+    if not valid:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(
+            f"{name} must be a finite number of seconds {bound}, "
+            f"got {value!r} ({type(value).__name__})"
+        )
+    return float(value)
+
+
+def _require_callable(name: str, value: Any) -> Any:
+    if value is not None and not callable(value):
+        raise ConfigError(f"{name} must be a callable or None, got {type(value).__name__}")
+    return value
+
+
+def _timeouts(timeout: Any) -> tuple[float, float]:
+    """Accept seconds, or a ``(connect, read)`` pair as requests does."""
+    if isinstance(timeout, tuple | list) and len(timeout) == 2:
+        return (
+            _require_seconds("timeout[0] (connect)", timeout[0]),
+            _require_seconds("timeout[1] (read)", timeout[1]),
+        )
+    seconds = _require_seconds("timeout", timeout)
+    return seconds, seconds
+
+
+def _gzip_level(level: Any) -> int:
+    if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 9:
+        raise ConfigError(f"gzip_level must be an integer from 0 to 9, got {level!r}")
+    return level
+
+
+def _data_plane_url(url: Any, required: bool) -> str:
+    if url is None or url == "":
+        if required:
+            raise ConfigError(
+                "dataPlaneUrl is not set: pass your data plane's URL, for example "
+                "'https://your-dataplane.example.com', or send=False to only validate"
+            )
+        return ""
+    if not isinstance(url, str):
+        raise ConfigError(f"dataPlaneUrl must be a string URL, got {type(url).__name__}")
+    try:
+        parsed = urllib3.util.parse_url(url.strip())
+    except LocationParseError as error:
+        raise ConfigError(f"dataPlaneUrl {url!r} is not a valid URL: {error}") from error
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigError(
+            f"dataPlaneUrl {url!r} must be an absolute http:// or https:// URL "
+            "with a host, for example 'https://your-dataplane.example.com'"
+        )
+    if parsed.query or parsed.fragment or parsed.auth:
+        raise ConfigError(
+            f"dataPlaneUrl {_without_auth(parsed)!r} must not contain credentials, "
+            "a query or a fragment; the write key is sent by basic auth"
+        )
+    normalized = parsed.url.rstrip("/")
+    if parsed.scheme == "http" and not _is_loopback(parsed.host):
+        log.warning(
+            "dataPlaneUrl uses plain http:// to %s: the write key and events cross the "
+            "network unencrypted; use https://",
+            parsed.host,
+        )
+    return normalized
+
+
+def _without_auth(parsed: urllib3.util.Url) -> str:
+    return parsed._replace(auth=None).url
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _proxy_url(proxies: Any, data_plane_url: str) -> str | None:
+    """Pick the proxy for the data plane's scheme from a requests-style option.
+
+    Accepts ``None``, a ``"host:port"`` or URL string, or a mapping with ``"http"`` and
+    ``"https"`` keys (as the official SDK and requests take).
+    """
+    if proxies is None or proxies == {} or proxies == "":
+        return None
+    if isinstance(proxies, str):
+        proxy = proxies
+    elif isinstance(proxies, Mapping):
+        scheme = data_plane_url.split("://", 1)[0] if data_plane_url else "https"
+        proxy = proxies.get(scheme) or proxies.get("all")
+        if proxy is None:
+            return None
+        if not isinstance(proxy, str):
+            raise ConfigError(
+                f"proxies[{scheme!r}] must be a string URL, got {type(proxy).__name__}"
+            )
+    else:
+        raise ConfigError(
+            "proxies must be a 'host:port' string or a mapping like "
+            f"{{'https': 'http://proxy:3128'}}, got {type(proxies).__name__}"
+        )
+    if "://" not in proxy:
+        proxy = "http://" + proxy
+    try:
+        parsed = urllib3.util.parse_url(proxy)
+    except LocationParseError as error:
+        raise ConfigError(f"proxy URL is not valid: {error}") from error
+    if not parsed.host:
+        raise ConfigError("proxy URL has no host: pass 'host:port' or 'http://host:port'")
+    return proxy
+
+
+def _ca_certs(path: Any) -> str | None:
+    if path is None:
+        return None
+    if not isinstance(path, str | os.PathLike) or not os.path.isfile(path):
+        raise ConfigError(f"ca_certs must be the path of a PEM file, got {path!r}")
+    return os.fspath(path)
