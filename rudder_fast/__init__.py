@@ -85,7 +85,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 # -- settings, read when the default client is built ---------------------------------------
 
 write_key: str | None = None
-dataPlaneUrl: str | None = None  # noqa: N816 - the official SDK's name
+dataPlaneUrl: str | None = None
 host: str | None = None  # deprecated alias of dataPlaneUrl
 on_error: ErrorCallback | None = None
 debug: bool = False
@@ -94,7 +94,7 @@ sync_mode: bool = False
 max_queue_size: int = 10000
 gzip: bool = True
 timeout: float = 15
-max_retries: int = 10
+max_retries: int | None = None  # None: the retry policy's count, 10 by default
 upload_interval: float = 0.5
 upload_size: int = 100
 proxies: str | dict[str, str] | None = None
@@ -208,7 +208,7 @@ def stats() -> Stats | None:
 
 def shutdown(timeout: float | None = None) -> int:
     """Shut down the default client; the next call builds a new one from the settings."""
-    global default_client  # noqa: PLW0603 - the module-level API's one client
+    global default_client
     with _default_client_lock:
         client, default_client = default_client, None
     return 0 if client is None else client.shutdown(timeout)

@@ -15,7 +15,7 @@ from ._message import utc_now_iso
 from ._retry import Decision, RetryPolicy
 from ._transport import Answer, BatchBody, Transport
 
-__all__ = ["DELIVERED", "DROPPED", "FAILED", "Delivery", "Outcome", "deliver"]
+__all__ = ["DELIVERED", "DROPPED", "FAILED", "BatchSender", "Delivery", "Outcome"]
 
 log = logging.getLogger(__name__)
 
@@ -59,108 +59,99 @@ class Delivery:
     bytes_sent: int = 0
 
 
-def deliver(
-    events: list[bytes],
-    transport: Transport,
-    policy: RetryPolicy,
-    gzip: bool,
-    gzip_level: int,
-    wait: Wait,
-    rng: random.Random,
-) -> Delivery:
-    """Send ``events`` as one batch, retrying and splitting as ``policy`` says."""
-    delivery = Delivery()
-    _deliver_part(events, transport, policy, gzip, gzip_level, wait, rng, delivery)
-    return delivery
+class BatchSender:
+    """Sends batches over one transport with one retry policy; not thread-safe."""
 
+    def __init__(
+        self,
+        transport: Transport,
+        policy: RetryPolicy,
+        gzip: bool,
+        gzip_level: int,
+        wait: Wait,
+    ) -> None:
+        self._transport = transport
+        self._policy = policy
+        self._gzip = gzip
+        self._gzip_level = gzip_level
+        self._wait = wait
+        self._rng = random.Random()  # noqa: S311 - jitter, not secrets
 
-def _deliver_part(
-    events: list[bytes],
-    transport: Transport,
-    policy: RetryPolicy,
-    gzip: bool,
-    gzip_level: int,
-    wait: Wait,
-    rng: random.Random,
-    delivery: Delivery,
-) -> None:
-    body = BatchBody(events, gzip, gzip_level)
-    started = time.monotonic()
-    retries = 0
-    unreadable_bodies = 0
-    while True:
-        payload = body.render(utc_now_iso())
-        answer = transport.post(payload)
-        delivery.requests += 1
-        delivery.bytes_raw += body.raw_bytes
-        delivery.bytes_sent += len(payload)
+    def deliver(self, events: list[bytes]) -> Delivery:
+        """Send ``events`` as one batch, retrying and splitting as the policy says."""
+        delivery = Delivery()
+        self._deliver_part(events, delivery)
+        return delivery
 
-        decision = policy.decide(answer.status)
-        if decision is Decision.DONE:
-            delivery.outcomes.append(Outcome(len(events), DELIVERED))
+    def _deliver_part(self, events: list[bytes], delivery: Delivery) -> None:
+        policy = self._policy
+        body = BatchBody(events, self._gzip, self._gzip_level)
+        started = time.monotonic()
+        retries = 0
+        unreadable_bodies = 0
+        while True:
+            payload = body.render(utc_now_iso())
+            answer = self._transport.post(payload)
+            delivery.requests += 1
+            delivery.bytes_raw += body.raw_bytes
+            delivery.bytes_sent += len(payload)
+
+            decision = policy.decide(answer.status)
+            if decision is Decision.DONE:
+                delivery.outcomes.append(Outcome(len(events), DELIVERED))
+                return
+            if decision is Decision.SPLIT:
+                self._split(events, delivery)
+                return
+            if decision is Decision.FAIL:
+                self._give_up(events, answer, retries, delivery)
+                return
+
+            if answer.status == 500 and _UNREADABLE_BODY_TEXT in answer.message:
+                unreadable_bodies += 1
+            delay = policy.backoff_s(retries, answer.retry_after, self._rng)
+            elapsed = time.monotonic() - started
+            if not policy.may_retry(retries, unreadable_bodies, elapsed, delay):
+                self._give_up(events, answer, retries, delivery)
+                return
+            log.debug(
+                "Retrying a batch of %d events in %.2f s after %s (retry %d of %d)",
+                len(events), delay, _describe(answer), retries + 1, policy.max_retries,
+            )  # fmt: skip
+            if not self._wait(delay):
+                delivery.interrupted = True
+                return
+            retries += 1
+            delivery.retries += 1
+
+    def _split(self, events: list[bytes], delivery: Delivery) -> None:
+        """Resend the halves of a batch the server found too large; drop a lone event."""
+        if len(events) == 1:
+            log.warning(
+                "Dropping an event of %d bytes: the data plane rejects it as too large "
+                "(413) even on its own",
+                len(events[0]),
+            )
+            delivery.outcomes.append(Outcome(1, DROPPED, reason="too_large"))
             return
-        if decision is Decision.SPLIT:
-            _split(events, transport, policy, gzip, gzip_level, wait, rng, delivery)
-            return
-        if decision is Decision.FAIL:
-            _give_up(events, answer, retries, transport, delivery)
-            return
+        middle = len(events) // 2
+        log.debug("Splitting a batch of %d events after 413", len(events))
+        for half in (events[:middle], events[middle:]):
+            self._deliver_part(half, delivery)
+            if delivery.interrupted:
+                return
 
-        if answer.status == 500 and _UNREADABLE_BODY_TEXT in answer.message:
-            unreadable_bodies += 1
-        delay = policy.backoff_s(retries, answer.retry_after, rng)
-        elapsed = time.monotonic() - started
-        if not policy.may_retry(retries, unreadable_bodies, elapsed, delay):
-            _give_up(events, answer, retries, transport, delivery)
-            return
-        log.debug(
-            "Retrying a batch of %d events in %.2f s after %s (retry %d of %d)",
-            len(events), delay, _describe(answer), retries + 1, policy.max_retries,
-        )  # fmt: skip
-        if not wait(delay):
-            delivery.interrupted = True
-            return
-        retries += 1
-        delivery.retries += 1
-
-
-def _split(
-    events: list[bytes],
-    transport: Transport,
-    policy: RetryPolicy,
-    gzip: bool,
-    gzip_level: int,
-    wait: Wait,
-    rng: random.Random,
-    delivery: Delivery,
-) -> None:
-    """Resend the halves of a batch the server found too large; drop a lone event."""
-    if len(events) == 1:
+    def _give_up(
+        self, events: list[bytes], answer: Answer, retries: int, delivery: Delivery
+    ) -> None:
         log.warning(
-            "Dropping an event of %d bytes: the data plane rejects it as too large (413) "
-            "even on its own",
-            len(events[0]),
+            "Giving up on a batch of %d events (%d bytes) to %s after %d retries: %s",
+            len(events), sum(map(len, events)), self._transport.origin, retries,
+            _describe(answer),
+        )  # fmt: skip
+        delivery.outcomes.append(
+            Outcome(len(events), FAILED, error=(answer.status, answer.code, answer.message))
         )
-        delivery.outcomes.append(Outcome(1, DROPPED, reason="too_large"))
-        return
-    middle = len(events) // 2
-    log.debug("Splitting a batch of %d events after 413", len(events))
-    for half in (events[:middle], events[middle:]):
-        _deliver_part(half, transport, policy, gzip, gzip_level, wait, rng, delivery)
-        if delivery.interrupted:
-            return
-
-
-def _give_up(
-    events: list[bytes], answer: Answer, retries: int, transport: Transport, delivery: Delivery
-) -> None:
-    log.warning(
-        "Giving up on a batch of %d events (%d bytes) to %s after %d retries: %s",
-        len(events), sum(map(len, events)), transport.origin, retries, _describe(answer),
-    )  # fmt: skip
-    delivery.outcomes.append(
-        Outcome(len(events), FAILED, error=(answer.status, answer.code, answer.message))
-    )
 
 
 def _describe(answer: Answer) -> str:

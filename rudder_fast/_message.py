@@ -217,9 +217,7 @@ class MessageBuilder:
 
 def _invalid(argument: str, rule: str, value: Any) -> EventValidationError:
     # The message names the type, never the value: values may be personal data.
-    return EventValidationError(
-        f"{argument} must be {rule}, got {type(value).__name__}"
-    )
+    return EventValidationError(f"{argument} must be {rule}, got {type(value).__name__}")
 
 
 def _require_id(argument: str, value: Any) -> None:
@@ -276,7 +274,8 @@ def _timestamp(timestamp: Any) -> str:
         raise _invalid("timestamp", "a datetime.datetime", timestamp)
     if timestamp.tzinfo is None or timestamp.utcoffset() is None:
         timestamp = _guess_timezone(timestamp)
-    return timestamp.isoformat()
+    text: str = timestamp.isoformat()
+    return text
 
 
 def _guess_timezone(naive: datetime.datetime) -> datetime.datetime:
@@ -304,7 +303,7 @@ def new_message_id() -> str:
     ``random`` reseeds itself in a forked child, so parent and child do not repeat ids.
     The ids must be unique, not secret, so a non-cryptographic generator is enough.
     """
-    bits = (random.getrandbits(128) & _UUID_VERSION_CLEAR) | _UUID_VERSION_SET  # noqa: S311
+    bits = (random.getrandbits(128) & _UUID_VERSION_CLEAR) | _UUID_VERSION_SET
     text = f"{bits:032x}"
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 

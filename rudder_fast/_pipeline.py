@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import logging
 import multiprocessing
 import multiprocessing.queues
@@ -41,12 +42,12 @@ from typing import Any
 
 import orjson
 
-from ._delivery import DELIVERED, DROPPED, FAILED
+from ._delivery import DELIVERED, FAILED
 from ._ratelimit import RateLimitedLog
 from ._worker import Chunk, Report, run_uploader
 from .config import Config
-from .errors import APIError, TransportError
-from .stats import Stats, UploaderStats, uploader_stats
+from .errors import APIError, make_error
+from .stats import Stats, uploader_stats
 
 __all__ = ["Pipeline"]
 
@@ -249,9 +250,7 @@ class Pipeline:
         )
 
     def _pending_locked(self) -> int:
-        return (
-            self._enqueued - self._delivered - self._failed - sum(self._dropped.values())
-        )
+        return self._enqueued - self._delivered - self._failed - sum(self._dropped.values())
 
     def _hand_off_locked(self) -> None:
         """Move the buffered events into the task queue as one chunk."""
@@ -470,8 +469,7 @@ class Pipeline:
     def _schedule_error_locked(self, detail: Any, events: list[bytes]) -> None:
         if self._config.on_error is None:
             return
-        status, code, message = detail
-        error = APIError(status, code, message) if status is not None else TransportError(code, message)
+        error = make_error(*detail)
         self._schedule_locked(self._config.on_error, (error, _decode(events)))
 
     def _schedule_drop_locked(self, reason: str, events: list[bytes]) -> None:
@@ -643,22 +641,23 @@ class Pipeline:
     def stats(self) -> Stats:
         with self._lock:
             pids = [p.pid for p in self._pool.workers if p.pid] if self._pool else []
-            snapshot = {
-                "enqueued": self._enqueued,
-                "delivered": self._delivered,
-                "failed": self._failed,
-                "dropped": sum(self._dropped.values()),
-                "dropped_by_reason": dict(self._dropped),
-                "pending": self._pending_locked(),
-                "retries": self._retries,
-                "requests": self._requests,
-                "bytes_raw": self._bytes_raw,
-                "bytes_sent": self._bytes_sent,
-                "queue_depth": self._unresolved_in_chunks() + len(self._buffer),
-                "uploader_restarts": self._restarts,
-            }
-        uploaders: list[UploaderStats] = [uploader_stats(pid) for pid in pids]
-        return Stats(**snapshot, uploaders=tuple(uploaders))
+            counts = Stats(
+                enqueued=self._enqueued,
+                delivered=self._delivered,
+                failed=self._failed,
+                dropped=sum(self._dropped.values()),
+                dropped_by_reason=dict(self._dropped),
+                pending=self._pending_locked(),
+                retries=self._retries,
+                requests=self._requests,
+                bytes_raw=self._bytes_raw,
+                bytes_sent=self._bytes_sent,
+                queue_depth=self._unresolved_in_chunks() + len(self._buffer),
+                uploader_restarts=self._restarts,
+                uploaders=(),
+            )
+        # psutil reads /proc, so it runs outside the lock.
+        return dataclasses.replace(counts, uploaders=tuple(uploader_stats(pid) for pid in pids))
 
     # -- fork -------------------------------------------------------------------------
 

@@ -88,9 +88,7 @@ class RetryPolicy:
             return False
         return elapsed_s + delay_s <= self.budget_s
 
-    def backoff_s(
-        self, retries_done: int, retry_after: str | None, rng: random.Random
-    ) -> float:
+    def backoff_s(self, retries_done: int, retry_after: str | None, rng: random.Random) -> float:
         """Return the wait before retry number ``retries_done + 1``.
 
         A valid ``Retry-After`` header wins over the jittered backoff, capped at

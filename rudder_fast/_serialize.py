@@ -97,7 +97,7 @@ def _default(value: Any) -> Any:
     )
     try:
         return str(value)
-    except Exception:  # noqa: BLE001 - a broken __str__ must not lose the event
+    except Exception:
         return f"<unserializable {type(value).__qualname__}>"
 
 

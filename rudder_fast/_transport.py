@@ -11,7 +11,7 @@ import zlib
 from dataclasses import dataclass
 
 import urllib3
-from urllib3.exceptions import HTTPError, TimeoutError
+from urllib3.exceptions import HTTPError, NewConnectionError, TimeoutError
 
 from ._version import VERSION
 from .config import UploaderConfig
@@ -100,17 +100,19 @@ class Transport:
         if config.gzip:
             self._headers["Content-Encoding"] = "gzip"
         timeout = urllib3.Timeout(connect=config.connect_timeout_s, read=config.read_timeout_s)
-        tls = {"cert_reqs": "CERT_REQUIRED", "ca_certs": config.ca_certs}
         # One uploader sends one request at a time, so one kept-alive connection suffices.
+        # Certificates are verified; ca_certs replaces the system's trust store.
         self._pool: urllib3.PoolManager
         if config.proxy_url:
             self._pool = urllib3.ProxyManager(
-                config.proxy_url, num_pools=1, maxsize=1, timeout=timeout, retries=False, **tls
-            )
+                config.proxy_url, num_pools=1, maxsize=1, timeout=timeout, retries=False,
+                cert_reqs="CERT_REQUIRED", ca_certs=config.ca_certs,
+            )  # fmt: skip
         else:
             self._pool = urllib3.PoolManager(
-                num_pools=1, maxsize=1, timeout=timeout, retries=False, **tls
-            )
+                num_pools=1, maxsize=1, timeout=timeout, retries=False,
+                cert_reqs="CERT_REQUIRED", ca_certs=config.ca_certs,
+            )  # fmt: skip
 
     @property
     def origin(self) -> str:
@@ -132,6 +134,9 @@ class Transport:
                 redirect=False,
                 preload_content=True,
             )
+        except NewConnectionError as error:
+            # Checked first: urllib3 2.x derives it from ConnectTimeoutError.
+            return Answer(None, "connection_error", _describe(error))
         except TimeoutError as error:
             return Answer(None, "timeout", _describe(error))
         except (HTTPError, OSError) as error:

@@ -20,14 +20,13 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import queue
-import random
 import time
 from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, NamedTuple
 
-from ._delivery import Delivery, deliver
+from ._delivery import BatchSender, Delivery
 from ._transport import BATCH_ENVELOPE_BYTES, Transport
 from .config import UploaderConfig
 
@@ -101,8 +100,10 @@ class _ForwardingHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             text = self.format(record)[:1000]
-            self._results.put(Report("log", self._worker, detail=(record.levelno, record.name, text)))
-        except Exception:  # noqa: BLE001 - logging must never kill the uploader
+            self._results.put(
+                Report("log", self._worker, detail=(record.levelno, record.name, text))
+            )
+        except Exception:
             self.handleError(record)
 
 
@@ -151,7 +152,9 @@ class _Uploader:
         assert parent is not None, "an uploader runs as a child process"
         self._parent_sentinel = parent.sentinel
         self._transport = Transport(config)
-        self._rng = random.Random()  # noqa: S311 - jitter, not secrets
+        self._sender = BatchSender(
+            self._transport, config.retry, config.gzip, config.gzip_level, self._wait
+        )
         self._held: deque[_Held] = deque()
         self._held_count = 0
         self._held_bytes = 0
@@ -167,7 +170,7 @@ class _Uploader:
 
     def run(self) -> None:
         log.debug("Uploader %d started", self._worker)
-        handles = [self._task_reader, self._control, self._parent_sentinel]
+        handles: list[Any] = [self._task_reader, self._control, self._parent_sentinel]
         while not self._stopping:
             if self._batch_due():
                 if not self._send_batch():
@@ -236,15 +239,7 @@ class _Uploader:
     def _send_batch(self) -> bool:
         """Deliver one batch from the held events; return False if a stop interrupted it."""
         events, ranges = self._pack_batch()
-        delivery = deliver(
-            events,
-            self._transport,
-            self._config.retry,
-            self._config.gzip,
-            self._config.gzip_level,
-            self._wait,
-            self._rng,
-        )
+        delivery = self._sender.deliver(events)
         self._report(delivery, ranges)
         return not delivery.interrupted
 
@@ -338,7 +333,9 @@ class _Uploader:
         self._drain_deadline = time.monotonic() + ORPHAN_DRAIN_S
         self._results = _Discard()
         self._log_handler.detach()
-        log.debug("Uploader %d: parent exited, draining for up to %.1f s", self._worker, ORPHAN_DRAIN_S)
+        log.debug(
+            "Uploader %d: parent exited, draining for up to %.1f s", self._worker, ORPHAN_DRAIN_S
+        )
 
     def _drain_as_orphan(self) -> None:
         """Deliver what is held and still readable from the queue, until the deadline."""

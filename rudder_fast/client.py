@@ -1,16 +1,15 @@
-"""``Client``: the six event calls, ``flush`` and ``shutdown``, with the official SDK's signatures."""
+"""``Client``: the six event calls, ``flush`` and ``shutdown``, as the official SDK has them."""
 
 from __future__ import annotations
 
 import logging
-import random
 import threading
 import time
 from types import TracebackType
 from typing import Any
 
 from . import _serialize
-from ._delivery import DELIVERED, FAILED, deliver
+from ._delivery import DELIVERED, FAILED, BatchSender
 from ._message import Message, MessageBuilder
 from ._pipeline import Pipeline
 from ._ratelimit import RateLimitedLog
@@ -28,7 +27,7 @@ from .config import (
     ErrorCallback,
     build_config,
 )
-from .errors import APIError, ConfigError, TransportError
+from .errors import ConfigError, make_error
 from .stats import Stats
 
 __all__ = ["Client"]
@@ -56,7 +55,7 @@ class Client:
         send: bool = True,
         on_error: ErrorCallback | None = None,
         gzip: bool = True,
-        max_retries: int = 10,
+        max_retries: int | None = None,
         sync_mode: bool = False,
         timeout: float | tuple[float, float] = 15,
         proxies: str | dict[str, str] | None = None,
@@ -108,7 +107,7 @@ class Client:
         self._builder = MessageBuilder()
         self._pipeline = Pipeline(self._config)
         self._sync_lock = threading.Lock()
-        self._sync_transport: Transport | None = None
+        self._sync_sender: BatchSender | None = None
 
     def __repr__(self) -> str:
         mode = "sync" if self._config.sync_mode else f"workers={self._config.workers}"
@@ -239,9 +238,7 @@ class Client:
         return False, message
 
     def _drop(self, message: Message, reason: str, detail: str) -> Result:
-        _drop_warning.warning(
-            "Dropping a %s event (%s): %s", message.get("type"), reason, detail
-        )
+        _drop_warning.warning("Dropping a %s event (%s): %s", message.get("type"), reason, detail)
         if self._config.send:
             self._pipeline.count_drop(reason)
             self._pipeline.schedule_drop(reason, [message])
@@ -251,17 +248,12 @@ class Client:
         """Deliver one event in the caller's thread, with the uploaders' retry policy."""
         config = self._config
         with self._sync_lock:
-            if self._sync_transport is None:
-                self._sync_transport = Transport(config.uploader_config())
-            delivery = deliver(
-                [data],
-                self._sync_transport,
-                config.retry,
-                config.gzip,
-                config.gzip_level,
-                _sleep,
-                random.Random(),  # noqa: S311 - jitter, not secrets
-            )
+            if self._sync_sender is None:
+                transport = Transport(config.uploader_config())
+                self._sync_sender = BatchSender(
+                    transport, config.retry, config.gzip, config.gzip_level, _sleep
+                )
+            delivery = self._sync_sender.deliver([data])
         self._pipeline.add_request_counters(
             delivery.requests, delivery.retries, delivery.bytes_raw, delivery.bytes_sent
         )
@@ -271,9 +263,7 @@ class Client:
             return True, message
         if outcome.kind == FAILED and outcome.error is not None:
             self._pipeline.count_sync(FAILED)
-            status, code, text = outcome.error
-            error = APIError(status, code, text) if status is not None else TransportError(code, text)
-            self._pipeline.report_error(error, [message])
+            self._pipeline.report_error(make_error(*outcome.error), [message])
         else:
             reason = outcome.reason or "too_large"
             self._pipeline.count_sync(outcome.kind, reason)

@@ -23,8 +23,8 @@ __all__ = [
     "DEFAULT_MAX_QUEUE_BYTES",
     "DEFAULT_MAX_REQUEST_BYTES",
     "Config",
-    "ErrorCallback",
     "DropCallback",
+    "ErrorCallback",
     "UploaderConfig",
     "default_workers",
 ]
@@ -135,7 +135,7 @@ class Config:
         )
 
 
-def build_config(  # noqa: PLR0917 - mirrors the official Client's positional order
+def build_config(
     write_key: Any,
     data_plane_url: Any,
     debug: Any,
@@ -179,8 +179,10 @@ def build_config(  # noqa: PLR0917 - mirrors the official Client's positional or
         raise ConfigError(
             f"retry_policy must be a rudder_fast.RetryPolicy, got {type(retry_policy).__name__}"
         )
-    max_retries = _require_int("max_retries", max_retries, minimum=0)
-    retry_policy = replace(retry_policy, max_retries=max_retries)
+    if max_retries is not None:
+        # max_retries is the official SDK's option; it overrides the policy's count.
+        max_retries = _require_int("max_retries", max_retries, minimum=0)
+        retry_policy = replace(retry_policy, max_retries=max_retries)
 
     connect_timeout_s, read_timeout_s = _timeouts(timeout)
     url = _data_plane_url(data_plane_url, required=send)
@@ -325,19 +327,20 @@ def _proxy_url(proxies: Any, data_plane_url: str) -> str | None:
     Accepts ``None``, a ``"host:port"`` or URL string, or a mapping with ``"http"`` and
     ``"https"`` keys (as the official SDK and requests take).
     """
-    if proxies is None or proxies == {} or proxies == "":
+    if proxies is None or proxies in ({}, ""):
         return None
     if isinstance(proxies, str):
         proxy = proxies
     elif isinstance(proxies, Mapping):
         scheme = data_plane_url.split("://", 1)[0] if data_plane_url else "https"
-        proxy = proxies.get(scheme) or proxies.get("all")
-        if proxy is None:
+        chosen = proxies.get(scheme) or proxies.get("all")
+        if chosen is None:
             return None
-        if not isinstance(proxy, str):
+        if not isinstance(chosen, str):
             raise ConfigError(
-                f"proxies[{scheme!r}] must be a string URL, got {type(proxy).__name__}"
+                f"proxies[{scheme!r}] must be a string URL, got {type(chosen).__name__}"
             )
+        proxy = chosen
     else:
         raise ConfigError(
             "proxies must be a 'host:port' string or a mapping like "

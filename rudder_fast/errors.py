@@ -61,6 +61,13 @@ class APIError(RudderFastError):
         return f"{self.code}: {self.message} ({status})"
 
 
+def make_error(status: int | None, code: str, message: str) -> APIError:
+    """Build the error for an attempt's outcome: TransportError when no answer arrived."""
+    if status is None:
+        return TransportError(code, message)
+    return APIError(status, code, message)
+
+
 class TransportError(APIError):
     """The last attempt for a batch got no HTTP answer.
 

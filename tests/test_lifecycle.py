@@ -1,0 +1,151 @@
+"""Process lifecycles: interpreter exit, forked children, killed uploaders and parents."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+from conftest import WRITE_KEY, assert_accounted, wait_until
+
+from rudder_fast import Client
+from rudder_fast.sink import Faults, Sink
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _run_script(tmp_path: Path, body: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(body))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True,
+        timeout=timeout, check=False, cwd=tmp_path,
+    )  # fmt: skip
+
+
+def test_script_exit_without_flush_delivers(sink: Sink, tmp_path: Path) -> None:
+    """A script with no __main__ guard and no flush() still delivers what it queued."""
+    result = _run_script(
+        tmp_path,
+        f"""
+        import rudder_fast as rudder_analytics
+        rudder_analytics.write_key = {WRITE_KEY!r}
+        rudder_analytics.dataPlaneUrl = {sink.url!r}
+        rudder_analytics.upload_interval = 30
+        for index in range(250):
+            rudder_analytics.track("user-%d" % index, "Exited Early", {{"index": index}})
+        print("queued")
+        """,
+    )
+    assert result.returncode == 0, result.stderr
+    # The script ran once: uploaders do not re-run an unguarded main module.
+    assert result.stdout.count("queued") == 1
+    assert sink.stats()["events"] == 250
+    assert sink.stats()["duplicates"] == 0
+
+
+def test_killed_uploader_is_replaced(sink: Sink, make_client: Callable[..., Client]) -> None:
+    """SIGKILL of an uploader mid-run loses no event: the pool is replaced and resends."""
+    sink.set_faults(Faults(delay_s=0.05))
+    client = make_client(workers=2, upload_size=50)
+    sent = 2000
+    for index in range(sent):
+        client.track(f"user-{index}", "Survives Crash", {"index": index})
+    victim = client.stats().uploaders[0].pid
+    os.kill(victim, signal.SIGKILL)
+    for index in range(sent, sent + 500):
+        client.track(f"user-{index}", "After Crash", {"index": index})
+
+    assert client.flush(timeout=60) == 0
+
+    stats = client.stats()
+    assert stats.uploader_restarts >= 1
+    assert victim not in [uploader.pid for uploader in stats.uploaders]
+    assert stats.delivered == sent + 500
+    assert_accounted(stats)
+    assert sink.stats()["unique_message_ids"] == sent + 500
+
+
+def test_forked_child_has_its_own_pipeline(sink: Sink, make_client: Callable[..., Client]) -> None:
+    """A child forked after start sends only its own events and never hangs in flush."""
+    client = make_client(workers=1, upload_interval=30)
+    for index in range(30):
+        client.track(f"parent-{index}", "From Parent", {})
+    parent_uploaders = {uploader.pid for uploader in client.stats().uploaders}
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child, reported through the pipe
+        code = 1
+        try:
+            for index in range(20):
+                client.track(f"child-{index}", "From Child", {})
+            pending = client.flush(timeout=30)
+            stats = client.stats()
+            report = {
+                "pending": pending,
+                "delivered": stats.delivered,
+                "enqueued": stats.enqueued,
+                "uploaders": [uploader.pid for uploader in stats.uploaders],
+            }
+            os.write(write_end, json.dumps(report).encode())
+            client.shutdown(timeout=10)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        report = json.loads(pipe.read() or "{}")
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+    assert report["pending"] == 0
+    assert report["enqueued"] == 20
+    assert report["delivered"] == 20
+    assert not set(report["uploaders"]) & parent_uploaders
+    assert client.flush(timeout=30) == 0
+    names = [event["userId"] for event in sink.events]
+    assert sorted(names) == sorted([f"parent-{i}" for i in range(30)] +
+                                   [f"child-{i}" for i in range(20)])  # fmt: skip
+
+
+def test_killed_parent_leaves_no_orphans(sink: Sink, tmp_path: Path) -> None:
+    """Uploaders exit by themselves after their parent is SIGKILLed."""
+    script = tmp_path / "victim.py"
+    script.write_text(
+        textwrap.dedent(f"""
+        import sys
+        import rudder_fast
+        client = rudder_fast.Client({WRITE_KEY!r}, {sink.url!r}, workers=2)
+        client.track("u1", "Before Kill", {{}})
+        client.flush(timeout=30)
+        print(" ".join(str(u.pid) for u in client.stats().uploaders), flush=True)
+        sys.stdin.read()
+    """)
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with subprocess.Popen(
+        [sys.executable, str(script)], env=env, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    ) as victim:  # fmt: skip
+        assert victim.stdout is not None
+        pids = [int(pid) for pid in victim.stdout.readline().split()]
+        victim.kill()
+        victim.wait(timeout=10)
+    assert len(pids) == 2
+
+    assert wait_until(lambda: not any(map(_is_running, pids)), timeout=15)
+
+
+def _is_running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
