@@ -111,6 +111,7 @@ exit_timeout: float = DEFAULT_EXIT_TIMEOUT_S
 on_drop: DropCallback | None = None
 retry_policy: RetryPolicy | None = None
 ca_certs: str | None = None
+handle_sigterm: bool = True
 
 default_client: Client | None = None
 _default_client_lock = threading.Lock()
@@ -150,6 +151,7 @@ def _build_default_client() -> Client:
         on_drop=on_drop,
         retry_policy=retry_policy,
         ca_certs=ca_certs,
+        handle_sigterm=handle_sigterm,
     )
 
 

@@ -29,6 +29,7 @@ import multiprocessing.queues
 import multiprocessing.util
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -281,6 +282,8 @@ class Pipeline:
         # At interpreter exit, and at the end of a multiprocessing child (which skips
         # atexit but runs multiprocessing's finalizers), shut down within the deadline.
         atexit.register(self._shutdown_at_exit)
+        if self._config.handle_sigterm:
+            _exit_cleanly_on_sigterm()
         self._finalizer = multiprocessing.util.Finalize(
             self, self._shutdown_at_exit, exitpriority=100
         )
@@ -301,7 +304,7 @@ class Pipeline:
                 name=f"rudder-fast-uploader-{index}",
                 daemon=True,
             )
-            with _caller_main_hidden():
+            with _uploader_start_context():
                 process.start()
             reader.close()
             workers.append(process)
@@ -698,26 +701,52 @@ def _discard_pool(pool: _Pool) -> None:
         control.close()
 
 
+def _raise_system_exit(signum: int, _frame: types.FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _exit_cleanly_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so atexit runs the bounded shutdown.
+
+    Python's default for SIGTERM ends the process at once, without atexit, which would
+    lose every event still in the parent. Only a default handler is replaced, and only
+    from the main thread (the one place signal handlers can be set): an application or
+    server that handles SIGTERM itself keeps its handler. The exit status stays 143.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _raise_system_exit)
+
+
 @contextlib.contextmanager
-def _caller_main_hidden() -> Iterator[None]:
-    """Keep a spawned uploader from importing the caller's ``__main__`` module.
+def _uploader_start_context() -> Iterator[None]:
+    """Adjust two of multiprocessing's process-wide checks while an uploader starts.
 
-    ``spawn`` re-imports the main script in every child so pickled functions from it
-    resolve. Uploaders need nothing from it, and a script without an
-    ``if __name__ == "__main__":`` guard would run again in each uploader, sending its
-    events twice or failing to start. The spawn start method reads
-    ``sys.modules["__main__"]`` while ``Process.start()`` runs, so a bare module stands
-    in for it during that call.
+    1. ``spawn`` re-imports the main script in every child so pickled functions from it
+       resolve. Uploaders need nothing from it, and a script without an
+       ``if __name__ == "__main__":`` guard would run again in each uploader, sending
+       its events twice or failing to start. ``Process.start()`` reads
+       ``sys.modules["__main__"]``, so a bare module stands in for it during the call.
+    2. A daemonic process, such as a ``multiprocessing.Pool`` worker, may not start
+       children, because they would be orphaned when it is terminated. Uploaders watch
+       their parent's sentinel and exit by themselves, so the flag is lifted for the call.
 
-    NOTE: another thread that imports ``__main__`` during those milliseconds sees the
-    stand-in; nothing else is affected.
+    NOTE: another thread that reads ``__main__`` or the daemon flag during those
+    milliseconds sees the temporary values.
     """
     real_main = sys.modules["__main__"]
+    process_config = multiprocessing.current_process()._config  # type: ignore[attr-defined]
+    was_daemon = process_config.get("daemon")
     sys.modules["__main__"] = types.ModuleType("__main__")
+    if was_daemon:
+        process_config["daemon"] = False
     try:
         yield
     finally:
         sys.modules["__main__"] = real_main
+        if was_daemon:
+            process_config["daemon"] = was_daemon
 
 
 # Every pipeline alive in this process, so a forked child can reset each of them.

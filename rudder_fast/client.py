@@ -75,6 +75,7 @@ class Client:
         on_drop: DropCallback | None = None,
         retry_policy: RetryPolicy | None = None,
         ca_certs: str | None = None,
+        handle_sigterm: bool = True,
     ) -> None:
         self._config: Config = build_config(
             write_key,
@@ -101,6 +102,7 @@ class Client:
             on_drop=on_drop,
             retry_policy=retry_policy,
             ca_certs=ca_certs,
+            handle_sigterm=handle_sigterm,
         )
         if self._config.debug:
             _enable_debug_logging()

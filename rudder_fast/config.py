@@ -116,6 +116,7 @@ class Config:
     on_drop: DropCallback | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     ca_certs: str | None = None
+    handle_sigterm: bool = True
 
     def uploader_config(self) -> UploaderConfig:
         return UploaderConfig(
@@ -161,6 +162,7 @@ def build_config(
     on_drop: Any = None,
     retry_policy: Any = None,
     ca_certs: Any = None,
+    handle_sigterm: Any = True,
 ) -> Config:
     """Validate the options as users pass them and return a ``Config``.
 
@@ -224,6 +226,7 @@ def build_config(
         on_drop=_require_callable("on_drop", on_drop),
         retry=retry_policy,
         ca_certs=_ca_certs(ca_certs),
+        handle_sigterm=bool(handle_sigterm),
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import psutil
 import pytest
-from conftest import FAST_RETRY, WRITE_KEY, assert_accounted
+from conftest import FAST_RETRY, WRITE_KEY, assert_accounted, wait_until
 
 import rudder_fast
 from rudder_fast import (
@@ -345,3 +345,71 @@ def test_context_manager_shuts_down(sink: Sink) -> None:
     assert client.stats().dropped_by_reason == {"closed": 1}
     assert len(pids) == 1
     assert not psutil.pid_exists(pids[0])
+
+
+def test_queue_full_block_waits_for_room(sink: Sink, make_client: Callable[..., Client]) -> None:
+    """With queue_full="block", a full queue delays the call instead of dropping."""
+    sink.set_faults(Faults(delay_s=0.05))
+    client = make_client(
+        workers=1, max_queue_size=20, upload_size=10, upload_interval=0.01, queue_full="block"
+    )
+    results = [client.track("u1", "Blocked", {"i": i})[0] for i in range(100)]
+
+    assert results == [True] * 100
+    assert client.flush(timeout=30) == 0
+    assert sink.stats()["events"] == 100
+    assert client.stats().dropped == 0
+
+
+def test_callbacks_may_flush_and_shut_down(sink: Sink, make_client: Callable[..., Client]) -> None:
+    """on_error can call flush() and shutdown() without deadlocking."""
+    calls: list[int] = []
+    client: Client | None = None
+
+    def on_error(error: APIError, events: list[dict[str, Any]]) -> None:
+        assert client is not None
+        calls.append(client.flush(timeout=10))
+        calls.append(client.shutdown(timeout=10))
+
+    sink.set_faults(Faults(script=(400,)))
+    client = make_client(workers=1, on_error=on_error)
+    client.track("u1", "Rejected", {})
+    client.flush(timeout=30)
+
+    assert calls == [0, 0]
+    assert client.track("u1", "After Shutdown", {})[0] is False
+
+
+def test_callback_exception_does_not_stop_delivery(
+    sink: Sink, make_client: Callable[..., Client], caplog: pytest.LogCaptureFixture
+) -> None:
+    """An exception raised by on_error is logged, and later events still arrive."""
+
+    def on_error(error: APIError, events: list[dict[str, Any]]) -> None:
+        raise RuntimeError("callback failed")
+
+    sink.set_faults(Faults(script=(400,)))
+    client = make_client(workers=1, on_error=on_error)
+    client.track("u1", "Rejected", {})
+    assert client.flush(timeout=30) == 0
+    client.track("u1", "Accepted", {})
+    assert client.flush(timeout=30) == 0
+
+    assert [event["event"] for event in sink.events] == ["Accepted"]
+    assert any("raised an exception" in record.getMessage() for record in caplog.records)
+
+
+def test_shutdown_interrupts_retry_backoff(sink: Sink) -> None:
+    """shutdown(timeout=1) does not wait out a long backoff between retries."""
+    sink.set_faults(Faults(fail_rate=1.0, fail_status=503))
+    slow = RetryPolicy(max_retries=10, backoff_base_s=30.0, backoff_max_s=30.0, budget_s=600)
+    client = Client(WRITE_KEY, sink.url, workers=1, retry_policy=slow)
+    client.track("u1", "Stuck", {})
+    assert wait_until(lambda: sink.stats()["requests"] >= 1)
+
+    started = time.monotonic()
+    dropped = client.shutdown(timeout=1)
+
+    assert time.monotonic() - started < 3.0
+    assert dropped == 1
+    assert client.stats().dropped_by_reason == {"shutdown_deadline": 1}

@@ -149,3 +149,93 @@ def _is_running(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
+
+
+def test_sigterm_exit_delivers(sink: Sink, tmp_path: Path) -> None:
+    """SIGTERM to a script runs the bounded shutdown: queued events arrive, status 143."""
+    script = tmp_path / "terminated.py"
+    script.write_text(
+        textwrap.dedent(f"""
+        import sys
+        import rudder_fast
+        client = rudder_fast.Client({WRITE_KEY!r}, {sink.url!r}, workers=1, upload_interval=60)
+        for index in range(120):
+            client.track("user-%d" % index, "Before SIGTERM", {{}})
+        print("ready", flush=True)
+        sys.stdin.read()
+    """)
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with subprocess.Popen(
+        [sys.executable, str(script)], env=env, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True,
+    ) as process:  # fmt: skip
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "ready"
+        process.terminate()
+        assert process.wait(timeout=30) == 143
+    assert sink.stats()["events"] == 120
+
+
+def test_fork_pool_workers_deliver(sink: Sink, tmp_path: Path) -> None:
+    """Events tracked in a fork-context multiprocessing.Pool arrive once each."""
+    result = _run_script(
+        tmp_path,
+        f"""
+        import multiprocessing
+        import rudder_fast
+
+        rudder_fast.write_key = {WRITE_KEY!r}
+        rudder_fast.dataPlaneUrl = {sink.url!r}
+        rudder_fast.workers = 1
+
+        def work(index):
+            rudder_fast.track("pool-%d" % index, "From Pool", {{"index": index}})
+            return index
+
+        if __name__ == "__main__":
+            rudder_fast.track("parent", "Before Pool", {{}})
+            with multiprocessing.get_context("fork").Pool(3) as pool:
+                assert sorted(pool.map(work, range(60))) == list(range(60))
+                pool.close()
+                pool.join()
+            rudder_fast.track("parent", "After Pool", {{}})
+        """,
+    )
+    assert result.returncode == 0, result.stderr
+    users = sorted(event["userId"] for event in sink.events)
+    assert users == sorted(["parent", "parent"] + [f"pool-{i}" for i in range(60)])
+    assert sink.stats()["duplicates"] == 0
+
+
+def test_preloaded_parent_forks_workers(sink: Sink, tmp_path: Path) -> None:
+    """A gunicorn-style parent that started the client forks workers; nothing is resent."""
+    result = _run_script(
+        tmp_path,
+        f"""
+        import os, sys
+        import rudder_fast
+
+        rudder_fast.write_key = {WRITE_KEY!r}
+        rudder_fast.dataPlaneUrl = {sink.url!r}
+        rudder_fast.upload_interval = 30
+        for index in range(25):
+            rudder_fast.track("master-%d" % index, "Preload", {{}})
+        children = []
+        for worker in range(3):
+            pid = os.fork()
+            if pid == 0:
+                for index in range(10):
+                    rudder_fast.track("worker-%d-%d" % (worker, index), "Request", {{}})
+                sys.exit(0)
+            children.append(pid)
+        for pid in children:
+            _, status = os.waitpid(pid, 0)
+            assert os.waitstatus_to_exitcode(status) == 0
+        """,
+    )
+    assert result.returncode == 0, result.stderr
+    users = sorted(event["userId"] for event in sink.events)
+    expected = [f"master-{i}" for i in range(25)]
+    expected += [f"worker-{w}-{i}" for w in range(3) for i in range(10)]
+    assert users == sorted(expected)
