@@ -56,33 +56,29 @@ class Answer:
 
 
 class BatchBody:
-    """The JSON body of one batch, compressed once, with a fresh ``sentAt`` per attempt.
+    """The JSON body of one batch, with a fresh ``sentAt`` per attempt.
 
     The events are already serialized JSON objects and are joined, never re-encoded.
-    With gzip, the events pass through zlib's streaming compressor once; each attempt
-    copies the compressor's state and appends only its own ``sentAt`` tail.
+    Each attempt compresses its whole body; retries are rare, and copying a zlib
+    compressor's state to reuse the events' part costs about as much as compressing them.
     """
 
-    __slots__ = ("_compressor", "_head", "raw_bytes")
+    __slots__ = ("_events", "_gzip", "_level", "raw_bytes")
 
     def __init__(self, events: list[bytes], gzip: bool, level: int) -> None:
-        joined = b",".join(events)
-        self.raw_bytes = len(_PREFIX) + len(joined) + _TAIL_BYTES
-        if gzip:
-            # wbits=31 selects the gzip container, which is what Content-Encoding: gzip means.
-            self._compressor: zlib._Compress | None = zlib.compressobj(level, zlib.DEFLATED, 31)
-            self._head = self._compressor.compress(_PREFIX) + self._compressor.compress(joined)
-        else:
-            self._compressor = None
-            self._head = _PREFIX + joined
+        self._events = b",".join(events)
+        self._gzip = gzip
+        self._level = level
+        self.raw_bytes = len(_PREFIX) + len(self._events) + _TAIL_BYTES
 
     def render(self, sent_at: str) -> bytes:
         """Return the bytes to send for one attempt."""
-        tail = _SENT_AT_OPEN + sent_at.encode() + _SENT_AT_CLOSE
-        if self._compressor is None:
-            return self._head + tail
-        compressor = self._compressor.copy()
-        return self._head + compressor.compress(tail) + compressor.flush()
+        body = b"".join((_PREFIX, self._events, _SENT_AT_OPEN, sent_at.encode(), _SENT_AT_CLOSE))
+        if not self._gzip:
+            return body
+        # wbits=31 selects the gzip container, which is what Content-Encoding: gzip means.
+        compressor = zlib.compressobj(self._level, zlib.DEFLATED, 31)
+        return compressor.compress(body) + compressor.flush()
 
 
 class Transport:
