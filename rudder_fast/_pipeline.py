@@ -364,15 +364,15 @@ class Pipeline:
                 report: Report = results.get()
             except (EOFError, OSError):
                 return
-            if report.kind == "resolved":
-                self._resolve_locked(report)
-                resolved_any = True
-            elif report.kind == "counters":
-                requests, retries, raw, sent = report.detail
+            if report.counters is not None:
+                requests, retries, raw, sent = report.counters
                 self._requests += requests
                 self._retries += retries
                 self._bytes_raw += raw
                 self._bytes_sent += sent
+            if report.kind == "resolved":
+                self._resolve_locked(report)
+                resolved_any = True
             elif report.kind == "log":
                 level, name, text = report.detail
                 self._deferred_logs.append((level, name, text, report.worker))

@@ -63,8 +63,9 @@ class Report(NamedTuple):
 
     kind "resolved": ``ranges`` of ``(chunk_id, start, count)`` reached ``outcome``
     ("delivered", "failed" or "dropped"); ``detail`` is ``(status, code, message)`` for
-    failed and the reason for dropped.
-    kind "counters": ``detail`` is ``(requests, retries, bytes_raw, bytes_sent)``.
+    failed and the reason for dropped. ``counters`` is ``(requests, retries, bytes_raw,
+    bytes_sent)`` added by the batch, on the first report of each batch.
+    kind "counters": only ``counters``, for a batch a stop interrupted before any outcome.
     kind "log": ``detail`` is ``(level, logger name, message)``.
     """
 
@@ -73,6 +74,7 @@ class Report(NamedTuple):
     ranges: tuple[tuple[int, int, int], ...] = ()
     outcome: str = ""
     detail: Any = None
+    counters: tuple[int, int, int, int] | None = None
 
 
 @dataclass(slots=True)
@@ -273,18 +275,15 @@ class _Uploader:
         return events, ranges
 
     def _report(self, delivery: Delivery, ranges: list[tuple[int, int, int]]) -> None:
-        self._results.put(
-            Report(
-                "counters",
-                self._worker,
-                detail=(
-                    delivery.requests,
-                    delivery.retries,
-                    delivery.bytes_raw,
-                    delivery.bytes_sent,
-                ),
-            )
+        counters: tuple[int, int, int, int] | None = (
+            delivery.requests,
+            delivery.retries,
+            delivery.bytes_raw,
+            delivery.bytes_sent,
         )
+        if not delivery.outcomes:
+            self._results.put(Report("counters", self._worker, counters=counters))
+            return
         # Walk the ranges and the outcomes together: both cover the batch in order.
         pending = deque(ranges)
         for outcome in delivery.outcomes:
@@ -299,8 +298,9 @@ class _Uploader:
                 needed -= used
             detail = outcome.error if outcome.error is not None else outcome.reason
             self._results.put(
-                Report("resolved", self._worker, tuple(covered), outcome.kind, detail)
+                Report("resolved", self._worker, tuple(covered), outcome.kind, detail, counters)
             )
+            counters = None
 
     def _wait(self, seconds: float) -> bool:
         """Sleep between attempts; return False if a stop or the orphan deadline cut it."""
