@@ -30,6 +30,9 @@ _UNREADABLE_BODY_TEXT = "failed to read body"
 Wait = Callable[[float], bool]
 """``wait(seconds)`` sleeps and returns False when the sleep was interrupted by a stop."""
 
+Progress = Callable[["Delivery"], None]
+"""Called before each backoff wait with the delivery so far, to publish its counters."""
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
@@ -69,7 +72,9 @@ class BatchSender:
         gzip: bool,
         gzip_level: int,
         wait: Wait,
+        on_retry: Progress | None = None,
     ) -> None:
+        self._on_retry = on_retry
         self._transport = transport
         self._policy = policy
         self._gzip = gzip
@@ -118,11 +123,13 @@ class BatchSender:
                 "Retrying a batch of %d events in %.2f s after %s (retry %d of %d)",
                 len(events), delay, _describe(answer), retries + 1, policy.max_retries,
             )  # fmt: skip
+            retries += 1
+            delivery.retries += 1
+            if self._on_retry is not None:
+                self._on_retry(delivery)
             if not self._wait(delay):
                 delivery.interrupted = True
                 return
-            retries += 1
-            delivery.retries += 1
 
     def _split(self, events: list[bytes], delivery: Delivery) -> None:
         """Resend the halves of a batch the server found too large; drop a lone event."""

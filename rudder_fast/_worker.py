@@ -155,7 +155,12 @@ class _Uploader:
         self._parent_sentinel = parent.sentinel
         self._transport = Transport(config)
         self._sender = BatchSender(
-            self._transport, config.retry, config.gzip, config.gzip_level, self._wait
+            self._transport,
+            config.retry,
+            config.gzip,
+            config.gzip_level,
+            self._wait,
+            on_retry=self._report_progress,
         )
         self._held: deque[_Held] = deque()
         self._held_count = 0
@@ -273,6 +278,15 @@ class _Uploader:
         self._held_count -= len(events)
         self._held_bytes -= size - BATCH_ENVELOPE_BYTES
         return events, ranges
+
+    def _report_progress(self, delivery: Delivery) -> None:
+        """Publish the counters of a batch still being retried, so stats() shows them live.
+
+        The counters are zeroed once sent, so the final report carries only the rest.
+        """
+        counters = (delivery.requests, delivery.retries, delivery.bytes_raw, delivery.bytes_sent)
+        self._results.put(Report("counters", self._worker, counters=counters))
+        delivery.requests = delivery.retries = delivery.bytes_raw = delivery.bytes_sent = 0
 
     def _report(self, delivery: Delivery, ranges: list[tuple[int, int, int]]) -> None:
         counters: tuple[int, int, int, int] | None = (
