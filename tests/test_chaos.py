@@ -54,7 +54,8 @@ SUMMARY: list[str] = []
 def _print_summary() -> Iterator[None]:
     yield
     if SUMMARY:
-        header = f"{'scenario':34} {'sent':>5} {'delivered':>9} {'dups':>5} {'reported':>8} {'dropped':>7}"
+        columns = ("sent", 5), ("delivered", 9), ("dups", 5), ("reported", 8), ("dropped", 7)
+        header = f"{'scenario':34} " + " ".join(f"{name:>{width}}" for name, width in columns)
         print("\n" + "\n".join([header, *SUMMARY]))
 
 
