@@ -48,7 +48,7 @@ class MessageBuilder:
         message_id: Any = None,
     ) -> Message:
         traits = traits or {}
-        _require_id("user_id or anonymous_id", user_id or anonymous_id)
+        _require_user(user_id, anonymous_id)
         _require_dict("traits", traits)
         return {
             "integrations": _integrations(integrations),
@@ -73,7 +73,7 @@ class MessageBuilder:
         message_id: Any = None,
     ) -> Message:
         properties = properties or {}
-        _require_id("user_id or anonymous_id", user_id or anonymous_id)
+        _require_user(user_id, anonymous_id)
         _require_dict("properties", properties)
         if not isinstance(event, str):
             raise _invalid("event", "a string", event)
@@ -136,7 +136,7 @@ class MessageBuilder:
         message_id: Any = None,
     ) -> Message:
         traits = traits or {}
-        _require_id("user_id or anonymous_id", user_id or anonymous_id)
+        _require_user(user_id, anonymous_id)
         _require_id("group_id", group_id)
         _require_dict("traits", traits)
         return {
@@ -164,6 +164,7 @@ class MessageBuilder:
     ) -> Message:
         _require_id("previous_id", previous_id)
         _require_id("user_id", user_id)
+        _require_user(user_id, None)
         return {
             "integrations": _integrations(integrations),
             "previousId": previous_id,
@@ -190,7 +191,7 @@ class MessageBuilder:
         message_id: Any,
     ) -> Message:
         properties = properties or {}
-        _require_id("user_id or anonymous_id", user_id or anonymous_id)
+        _require_user(user_id, anonymous_id)
         _require_dict("properties", properties)
         # The official SDK checks name and category only when they are truthy.
         if name and not isinstance(name, str):
@@ -229,6 +230,26 @@ def _require_id(argument: str, value: Any) -> None:
                 f"{argument} is required: pass a non-empty string or a number"
             )
         raise _invalid(argument, "a non-empty string or a number", value)
+
+
+def _require_user(user_id: Any, anonymous_id: Any) -> None:
+    """Apply the official SDK's id rule, then the data plane's.
+
+    The data plane trims both ids and rejects the whole batch when both are empty, so an
+    id of only whitespace, which the official SDK lets through, is rejected here.
+    """
+    if user_id.__class__ is str and user_id.strip():
+        return  # the common case
+    _require_id("user_id or anonymous_id", user_id or anonymous_id)
+    if _is_blank(user_id) and _is_blank(anonymous_id):
+        raise EventValidationError(
+            "user_id or anonymous_id must contain a non-whitespace character: the data "
+            "plane rejects a batch with an event that has neither"
+        )
+
+
+def _is_blank(value: Any) -> bool:
+    return value is None or not str(value).strip()
 
 
 def _require_dict(argument: str, value: Any) -> None:
