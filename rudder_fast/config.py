@@ -49,6 +49,8 @@ DEFAULT_MAX_QUEUE_BYTES = 128 * 1024 * 1024
 # Choice: level 1 compresses JSON events about 6 times at about 385 MB/s on the
 # benchmark machine, level 6 about 8 times at 155 MB/s; see bench/RESULTS.md.
 DEFAULT_GZIP_LEVEL = 1
+# Choice: a spool larger than this evicts its oldest segments.
+DEFAULT_SPOOL_MAX_BYTES = 1024 * 1024 * 1024
 # Choice: how long interpreter exit may wait for queued events to be delivered.
 DEFAULT_EXIT_TIMEOUT_S = 5.0
 # Choice: the official SDK's timeout for blocking when the queue is full does not exist;
@@ -117,6 +119,8 @@ class Config:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     ca_certs: str | None = None
     handle_sigterm: bool = True
+    spool_dir: str | None = None
+    spool_max_bytes: int = DEFAULT_SPOOL_MAX_BYTES
 
     def uploader_config(self) -> UploaderConfig:
         return UploaderConfig(
@@ -163,6 +167,8 @@ def build_config(
     retry_policy: Any = None,
     ca_certs: Any = None,
     handle_sigterm: Any = True,
+    spool_dir: Any = None,
+    spool_max_bytes: Any = None,
 ) -> Config:
     """Validate the options as users pass them and return a ``Config``.
 
@@ -227,6 +233,12 @@ def build_config(
         retry=retry_policy,
         ca_certs=_ca_certs(ca_certs),
         handle_sigterm=bool(handle_sigterm),
+        spool_dir=_spool_dir(spool_dir),
+        spool_max_bytes=(
+            DEFAULT_SPOOL_MAX_BYTES
+            if spool_max_bytes is None
+            else _require_int("spool_max_bytes", spool_max_bytes, minimum=1024 * 1024)
+        ),
     )
 
 
@@ -335,14 +347,15 @@ def _proxy_url(proxies: Any, data_plane_url: str) -> str | None:
     if isinstance(proxies, str):
         proxy = proxies
     elif isinstance(proxies, Mapping):
+        for key, value in proxies.items():
+            if not isinstance(value, str):
+                raise ConfigError(
+                    f"proxies[{key!r}] must be a string URL, got {type(value).__name__}"
+                )
         scheme = data_plane_url.split("://", 1)[0] if data_plane_url else "https"
         chosen = proxies.get(scheme) or proxies.get("all")
         if chosen is None:
             return None
-        if not isinstance(chosen, str):
-            raise ConfigError(
-                f"proxies[{scheme!r}] must be a string URL, got {type(chosen).__name__}"
-            )
         proxy = chosen
     else:
         raise ConfigError(
@@ -358,6 +371,17 @@ def _proxy_url(proxies: Any, data_plane_url: str) -> str | None:
     if not parsed.host:
         raise ConfigError("proxy URL has no host: pass 'host:port' or 'http://host:port'")
     return proxy
+
+
+def _spool_dir(path: Any) -> str | None:
+    if path is None:
+        return None
+    if not isinstance(path, str | os.PathLike) or not os.fspath(path):
+        raise ConfigError(f"spool_dir must be a directory path, got {path!r}")
+    directory: str = os.path.abspath(os.fspath(path))
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise ConfigError(f"spool_dir {directory!r} exists and is not a directory")
+    return directory
 
 
 def _ca_certs(path: Any) -> str | None:
