@@ -112,6 +112,8 @@ on_drop: DropCallback | None = None
 retry_policy: RetryPolicy | None = None
 ca_certs: str | None = None
 handle_sigterm: bool = True
+spool_dir: str | None = None
+spool_max_bytes: int | None = None
 
 default_client: Client | None = None
 _default_client_lock = threading.Lock()
@@ -152,6 +154,8 @@ def _build_default_client() -> Client:
         retry_policy=retry_policy,
         ca_certs=ca_certs,
         handle_sigterm=handle_sigterm,
+        spool_dir=spool_dir,
+        spool_max_bytes=spool_max_bytes,
     )
 
 

@@ -14,8 +14,9 @@ Actors and the state each one owns (the pipeline lock guards all shared state):
 - ``flush`` and ``shutdown`` wait on ``_changed``, notified whenever events are resolved
   or a callback returns.
 
-Invariant, under the lock: ``enqueued == delivered + failed + dropped + pending``, where
-pending is the sum of unresolved events over ``_chunks`` plus ``len(_buffer)``.
+Invariant, under the lock: ``enqueued == delivered + failed + dropped + spooled +
+pending``, where pending is the sum of unresolved events over ``_chunks`` plus
+``len(_buffer)``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ import orjson
 
 from ._delivery import DELIVERED, FAILED
 from ._ratelimit import RateLimitedLog
+from ._retry import Decision
+from ._spool import Spool
 from ._worker import Chunk, Report, run_uploader
 from .config import Config
 from .errors import APIError, make_error
@@ -66,6 +69,14 @@ CHUNK_MAX_BYTES = 1024 * 1024
 CHUNK_LINGER_S = 0.05
 # How long a stopped or replaced uploader gets to exit before it is killed.
 UPLOADER_EXIT_GRACE_S = 2.0
+# The spool takes events that would be dropped for these reasons, and batches that
+# failed with an answer worth retrying later.
+SPOOLED = "spooled"
+_SPOOLABLE_DROPS = frozenset({"queue_full", "shutdown_deadline", "uploader_crashed"})
+# Events buffered for the spool are written as one segment once this many accumulate,
+# or when the supervisor next wakes.
+SPOOL_SEGMENT_EVENTS = 10_000
+
 # After this many uploader deaths with no event resolved in between, the pool is
 # considered broken and pending events are dropped instead of re-sent forever.
 MAX_CONSECUTIVE_CRASHES = 5
@@ -128,8 +139,17 @@ class Pipeline:
         self._config = config
         self._uploader_config = config.uploader_config()
         self._linger_s = min(CHUNK_LINGER_S, config.upload_interval_s / 2)
+        self._spool = Spool(config.spool_dir, config.spool_max_bytes) if config.spool_dir else None
+        # Serializes segment writes, which happen outside the pipeline lock.
+        self._spool_write_lock = threading.Lock()
+        self._replay_thread: threading.Thread | None = None
         self._init_state()
         _live_pipelines.add(self)
+        if self._spool is not None and config.send and not config.sync_mode:
+            self._replay_thread = threading.Thread(
+                target=self._replay, name="rudder-fast-replay", daemon=True
+            )
+            self._replay_thread.start()
 
     def _init_state(self) -> None:
         """Set every piece of mutable state; also used in a forked child to start afresh."""
@@ -154,6 +174,10 @@ class Pipeline:
         self._failed = 0
         self._dropped: Counter[str] = Counter()
         self._pending_bytes = 0
+        self._spooled = 0
+        self._replayed = 0
+        self._spool_evicted = 0
+        self._spool_buffer: list[bytes] = []
         self._requests = 0
         self._retries = 0
         self._bytes_raw = 0
@@ -175,14 +199,22 @@ class Pipeline:
 
     # -- producer side ----------------------------------------------------------------
 
-    def put(self, data: bytes) -> str | None:
-        """Queue one serialized event; return None, or the reason it was dropped."""
+    def put(self, data: bytes, replayed: bool = False) -> str | None:
+        """Queue one serialized event; return None, SPOOLED, or the reason it was dropped.
+
+        A ``replayed`` event from the spool waits for room instead of being dropped.
+        """
         with self._lock:
-            reason = self._admit_locked(len(data))
+            reason = self._admit_locked(len(data), wait_for_room=replayed)
             if reason is not None:
                 self._enqueued += 1
+                if reason in _SPOOLABLE_DROPS and self._spool is not None:
+                    self._spool_locked([data])
+                    return SPOOLED
                 self._dropped[reason] += 1
                 return reason
+            if replayed:
+                self._replayed += 1
             if not self._started:
                 self._start_locked()
             if not self._buffer:
@@ -226,20 +258,23 @@ class Pipeline:
             self._bytes_raw += raw
             self._bytes_sent += sent
 
-    def _admit_locked(self, size: int) -> str | None:
+    def _admit_locked(self, size: int, wait_for_room: bool) -> str | None:
         if self._closing or self._closed:
             return "closed"
         if self._broken:
             return "uploader_crashed"
         if not self._is_full_locked(size):
             return None
-        if self._config.queue_full == "block":
-            deadline = time.monotonic() + self._config.queue_full_timeout_s
-            while self._is_full_locked(size) and not (self._closing or self._closed):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
+        if wait_for_room or self._config.queue_full == "block":
+            deadline = None
+            if not wait_for_room:
+                deadline = time.monotonic() + self._config.queue_full_timeout_s
+            while self._is_full_locked(size) and not self._is_closing_locked():
+                if not self._wait_locked(deadline):
                     break
-                self._changed.wait(remaining)
+            # The wait released the lock: shutdown may have begun meanwhile.
+            if self._is_closing_locked():
+                return "closed"
             if not self._is_full_locked(size):
                 return None
         _queue_full_warning.warning(
@@ -250,6 +285,9 @@ class Pipeline:
         )
         return "queue_full"
 
+    def _is_closing_locked(self) -> bool:
+        return self._closing or self._closed
+
     def _is_full_locked(self, size: int) -> bool:
         return (
             self._pending_locked() >= self._config.max_queue_size
@@ -257,7 +295,8 @@ class Pipeline:
         )
 
     def _pending_locked(self) -> int:
-        return self._enqueued - self._delivered - self._failed - sum(self._dropped.values())
+        resolved = self._delivered + self._failed + self._spooled + sum(self._dropped.values())
+        return self._enqueued - resolved
 
     def _hand_off_locked(self) -> None:
         """Move the buffered events into the task queue as one chunk."""
@@ -335,6 +374,8 @@ class Pipeline:
                 timeout = None
                 if self._buffer:
                     timeout = max(0.0, self._buffer_created + self._linger_s - time.monotonic())
+                if self._spool_buffer:
+                    timeout = 0.0
                 self._supervisor_idle = timeout is None
             ready = wait(handles, timeout)
             with self._lock:
@@ -352,6 +393,7 @@ class Pipeline:
                 if self._buffer and time.monotonic() >= self._buffer_created + self._linger_s:
                     self._hand_off_locked()
             self._emit_deferred_logs()
+            self._write_spool()
 
     def _read_reports_locked(self) -> None:
         if self._pool is None:
@@ -399,8 +441,13 @@ class Pipeline:
             if report.outcome == DELIVERED:
                 self._delivered += count
             elif report.outcome == FAILED:
-                self._failed += count
-                self._schedule_error_locked(report.detail, chunk.slice(start, count))
+                status = report.detail[0]
+                if self._spool is not None and self._config.retry.decide(status) is Decision.RETRY:
+                    # The data plane may accept these later: keep them for the next client.
+                    self._spool_locked(chunk.slice(start, count))
+                else:
+                    self._failed += count
+                    self._schedule_error_locked(report.detail, chunk.slice(start, count))
             else:
                 reason = str(report.detail)
                 self._dropped[reason] += count
@@ -452,19 +499,82 @@ class Pipeline:
         return sum(chunk.count - chunk.resolved for chunk in self._chunks.values())
 
     def _drop_unresolved_locked(self, reason: str) -> None:
-        """Count every event without an outcome as dropped, buffer included."""
-        for chunk in self._chunks.values():
-            count = chunk.count - chunk.resolved
-            self._dropped[reason] += count
-            self._schedule_drop_locked(reason, chunk.slice(chunk.resolved, count))
+        """Drop (or spool) every event without an outcome, buffer included."""
+        unresolved = [chunk.slice(chunk.resolved, chunk.count - chunk.resolved)
+                      for chunk in self._chunks.values()]  # fmt: skip
+        unresolved.append(self._buffer)
         self._chunks.clear()
-        if self._buffer:
-            self._dropped[reason] += len(self._buffer)
-            self._schedule_drop_locked(reason, list(self._buffer))
-            self._buffer = []
-            self._buffer_bytes = 0
+        self._buffer = []
+        self._buffer_bytes = 0
+        for events in unresolved:
+            if not events:
+                continue
+            if self._spool is not None and reason in _SPOOLABLE_DROPS:
+                self._spool_locked(events)
+            else:
+                self._dropped[reason] += len(events)
+                self._schedule_drop_locked(reason, events)
         self._pending_bytes = 0
         self._changed.notify_all()
+
+    # -- spool ------------------------------------------------------------------------
+
+    def _spool_locked(self, events: list[bytes]) -> None:
+        """Count events as spooled and buffer them for the next segment write."""
+        self._spooled += len(events)
+        self._spool_buffer.extend(events)
+        if self._supervisor_idle or len(self._spool_buffer) >= SPOOL_SEGMENT_EVENTS:
+            self._wake()
+
+    def _write_spool(self) -> None:
+        """Write the buffered events as one segment; called outside the pipeline lock.
+
+        If the write fails, the events move from spooled to dropped ("spool_failed").
+        """
+        if self._spool is None:
+            return
+        with self._spool_write_lock:
+            with self._lock:
+                events, self._spool_buffer = self._spool_buffer, []
+            if not events:
+                return
+            try:
+                evicted = self._spool.write(events)
+            except OSError as error:
+                log.error(  # noqa: TRY400 - the OSError names the cause; a traceback adds nothing
+                    "Failed to write %d events to the spool %s: %s",
+                    len(events), self._spool.directory, error,
+                )  # fmt: skip
+                with self._lock:
+                    self._spooled -= len(events)
+                    self._dropped["spool_failed"] += len(events)
+                    self._schedule_drop_locked("spool_failed", events)
+                return
+            log.info("Spooled %d events to %s", len(events), self._spool.directory)
+            with self._lock:
+                self._spool_evicted += evicted
+
+    def _replay(self) -> None:
+        """Send the events of every segment in the spool, oldest first, then delete it."""
+        assert self._spool is not None
+        # Segments written after this point hold events this client failed to deliver;
+        # replaying them here would loop while the data plane is down.
+        started_ns = time.time_ns()
+        while not (self._closing or self._closed):
+            segment = self._spool.claim_next(older_than_ns=started_ns)
+            if segment is None:
+                return
+            events = self._spool.read(segment)
+            if events is None:
+                continue
+            log.info("Replaying %d spooled events from %s", len(events), segment.path.name)
+            for data in events:
+                if self.put(data, replayed=True) == "closed":
+                    # Shutting down: the claim stays, and a later client takes it over.
+                    return
+            # Each event now has an outcome, or is spooled again in a newer segment.
+            if self.flush() == 0:
+                self._spool.release(segment)
 
     def _emit_deferred_logs(self) -> None:
         """Log the uploaders' records outside the lock, as a handler may call back in."""
@@ -562,6 +672,8 @@ class Pipeline:
             while not in_callback and self._callbacks_done < callbacks_target:
                 if not self._wait_locked(deadline):
                     break
+        # Spooled events have their outcome once the segment is on disk.
+        self._write_spool()
         return pending
 
     def _settled_locked(self, target: int) -> bool:
@@ -590,7 +702,8 @@ class Pipeline:
     def shutdown(self, timeout: float | None = None) -> int:
         """Flush, stop the uploaders, and drop what is left, all within ``timeout``.
 
-        Returns the number of events dropped because the deadline passed.
+        Returns the number of events dropped (or spooled, with a spool) because the
+        deadline passed.
         """
         deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)
         with self._lock:
@@ -615,7 +728,8 @@ class Pipeline:
             dropped = self._pending_locked()
             if dropped:
                 log.warning(
-                    "Shutdown deadline reached: dropping %d events that were not delivered",
+                    "Shutdown deadline reached: %s %d events that were not delivered",
+                    "spooling" if self._spool is not None else "dropping",
                     dropped,
                 )
                 self._drop_unresolved_locked("shutdown_deadline")
@@ -626,6 +740,7 @@ class Pipeline:
             self._changed.notify_all()
         self._wake()
         self._emit_deferred_logs()
+        self._write_spool()
         self._stop_threads(deadline)
         atexit.unregister(self._shutdown_at_exit)
         if self._finalizer is not None:
@@ -634,6 +749,9 @@ class Pipeline:
 
     def _stop_threads(self, deadline: float | None) -> None:
         current = threading.current_thread()
+        if self._replay_thread is not None and self._replay_thread is not current:
+            timeout = None if deadline is None else max(0.1, deadline - time.monotonic())
+            self._replay_thread.join(timeout)
         if self._supervisor is not None and self._supervisor is not current:
             self._supervisor.join()
         if self._callback_thread is not None:
@@ -663,6 +781,9 @@ class Pipeline:
                 bytes_sent=self._bytes_sent,
                 queue_depth=self._unresolved_in_chunks() + len(self._buffer),
                 uploader_restarts=self._restarts,
+                spooled=self._spooled,
+                replayed=self._replayed,
+                spool_evicted=self._spool_evicted,
                 uploaders=(),
             )
         # psutil reads /proc, so it runs outside the lock.

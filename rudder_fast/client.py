@@ -11,7 +11,7 @@ from typing import Any
 from . import _serialize
 from ._delivery import DELIVERED, FAILED, BatchSender
 from ._message import Message, MessageBuilder
-from ._pipeline import Pipeline
+from ._pipeline import SPOOLED, Pipeline
 from ._ratelimit import RateLimitedLog
 from ._retry import RetryPolicy
 from ._transport import Transport
@@ -76,6 +76,8 @@ class Client:
         retry_policy: RetryPolicy | None = None,
         ca_certs: str | None = None,
         handle_sigterm: bool = True,
+        spool_dir: str | None = None,
+        spool_max_bytes: int | None = None,
     ) -> None:
         self._config: Config = build_config(
             write_key,
@@ -103,6 +105,8 @@ class Client:
             retry_policy=retry_policy,
             ca_certs=ca_certs,
             handle_sigterm=handle_sigterm,
+            spool_dir=spool_dir,
+            spool_max_bytes=spool_max_bytes,
         )
         if self._config.debug:
             _enable_debug_logging()
@@ -234,7 +238,7 @@ class Client:
         if self._config.sync_mode:
             return self._send_now(data, message)
         reason = self._pipeline.put(data)
-        if reason is None:
+        if reason is None or reason == SPOOLED:
             return True, message
         self._pipeline.schedule_drop(reason, [message])
         return False, message

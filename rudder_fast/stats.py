@@ -25,10 +25,14 @@ class UploaderStats:
 class Stats(Mapping[str, Any]):
     """Counts since the client started; readable as attributes and as a mapping.
 
-    ``enqueued == delivered + failed + dropped + pending`` holds in every snapshot.
-    ``enqueued`` counts every event a call accepted as valid, including those then
-    dropped (``dropped_by_reason`` says why: ``queue_full``, ``too_large``,
-    ``unserializable``, ``closed``, ``shutdown_deadline``, ``uploader_crashed``).
+    ``enqueued == delivered + failed + dropped + spooled + pending`` holds in every
+    snapshot. ``enqueued`` counts every event a call accepted as valid, and every event
+    replayed from the spool, including those then dropped (``dropped_by_reason`` says
+    why: ``queue_full``, ``too_large``, ``unserializable``, ``closed``,
+    ``shutdown_deadline``, ``uploader_crashed``, ``spool_failed``). ``spooled`` events
+    were written to the spool for a later client; ``replayed`` counts events this
+    client read back from it; ``spool_evicted`` counts spooled events deleted to keep
+    the spool under ``spool_max_bytes``.
     ``bytes_raw`` and ``bytes_sent`` are request bodies before and after compression,
     counted per attempt. ``queue_depth`` is the events waiting in the parent or held by
     uploaders.
@@ -46,6 +50,9 @@ class Stats(Mapping[str, Any]):
     bytes_sent: int
     queue_depth: int
     uploader_restarts: int
+    spooled: int
+    replayed: int
+    spool_evicted: int
     uploaders: tuple[UploaderStats, ...]
 
     def __getitem__(self, key: str) -> Any:

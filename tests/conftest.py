@@ -62,4 +62,5 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
 
 def assert_accounted(stats: rudder_fast.Stats) -> None:
     """Every event has one outcome or is pending."""
-    assert stats.enqueued == stats.delivered + stats.failed + stats.dropped + stats.pending
+    resolved = stats.delivered + stats.failed + stats.dropped + stats.spooled
+    assert stats.enqueued == resolved + stats.pending
