@@ -101,7 +101,7 @@ class BatchSender:
             delivery.bytes_raw += body.raw_bytes
             delivery.bytes_sent += len(payload)
 
-            decision = policy.decide(answer.status)
+            decision = policy.decide(answer.status, answer.code)
             if decision is Decision.DONE:
                 delivery.outcomes.append(Outcome(len(events), DELIVERED))
                 return

@@ -441,8 +441,9 @@ class Pipeline:
             if report.outcome == DELIVERED:
                 self._delivered += count
             elif report.outcome == FAILED:
-                status = report.detail[0]
-                if self._spool is not None and self._config.retry.decide(status) is Decision.RETRY:
+                status, code, _ = report.detail
+                retryable = self._config.retry.decide(status, code) is Decision.RETRY
+                if self._spool is not None and retryable:
                     # The data plane may accept these later: keep them for the next client.
                     self._spool_locked(chunk.slice(start, count))
                 else:

@@ -66,10 +66,14 @@ class RetryPolicy:
                 f"backoff_base_s ({self.backoff_base_s})"
             )
 
-    def decide(self, status: int | None) -> Decision:
-        """Classify the outcome of one attempt; ``None`` means no HTTP answer arrived."""
+    def decide(self, status: int | None, code: str = "") -> Decision:
+        """Classify the outcome of one attempt; ``None`` means no HTTP answer arrived.
+
+        ``code`` is the transport's reason when there was no answer: a TLS failure
+        (``"tls_error"``) is not retried, since the certificate will not change.
+        """
         if status is None:
-            return Decision.RETRY
+            return Decision.FAIL if code == "tls_error" else Decision.RETRY
         if 200 <= status < 300:
             return Decision.DONE
         if status == 413:

@@ -11,7 +11,7 @@ import zlib
 from dataclasses import dataclass
 
 import urllib3
-from urllib3.exceptions import HTTPError, NewConnectionError, TimeoutError
+from urllib3.exceptions import HTTPError, NewConnectionError, SSLError, TimeoutError
 
 from ._version import VERSION
 from .config import UploaderConfig
@@ -130,6 +130,9 @@ class Transport:
                 redirect=False,
                 preload_content=True,
             )
+        except SSLError as error:
+            # A certificate the trust store rejects fails the same way on every attempt.
+            return Answer(None, "tls_error", _describe(error))
         except NewConnectionError as error:
             # Checked first: urllib3 2.x derives it from ConnectTimeoutError.
             return Answer(None, "connection_error", _describe(error))

@@ -72,7 +72,8 @@ class TransportError(APIError):
     """The last attempt for a batch got no HTTP answer.
 
     The connection was refused, reset or closed, the attempt timed out, or TLS failed.
-    ``status`` is ``None``; ``code`` is ``"timeout"`` or ``"connection_error"``.
+    ``status`` is ``None``; ``code`` is ``"timeout"``, ``"connection_error"`` or
+    ``"tls_error"`` (not retried).
     """
 
     def __init__(self, code: str, message: str) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import logging
 import os
+import ssl
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -48,6 +49,7 @@ class Sink:
             the counters and the message ids are kept.
         max_request_bytes: Limit on the decompressed body. Larger requests get 413.
         faults: Faults to inject. None injects none.
+        ssl_context: a server-side TLS context; with one, the sink serves HTTPS.
 
     Raises:
         TypeError: an argument has the wrong type.
@@ -66,6 +68,7 @@ class Sink:
         keep_events: bool = True,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         faults: Faults | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         _validate_host(host)
         _require_int("port", port)
@@ -80,6 +83,7 @@ class Sink:
 
         self._host = host
         self._port = port
+        self._ssl_context = ssl_context
         self._store = EventStore(keep_events, Path(record_path) if record_path else None)
         self._app = SinkApp(self._store, _encode_write_keys(write_keys), max_request_bytes, faults)
         # Set while running. Only start() and stop() change them, from the caller's thread.
@@ -122,7 +126,8 @@ class Sink:
     def url(self) -> str:
         """The base URL to use as ``dataPlaneUrl``, such as ``http://127.0.0.1:8080``."""
         host = f"[{self._host}]" if ":" in self._host else self._host
-        return f"http://{host}:{self.port}"
+        scheme = "http" if self._ssl_context is None else "https"
+        return f"{scheme}://{host}:{self.port}"
 
     @property
     def events(self) -> list[dict[str, Any]]:
@@ -229,7 +234,11 @@ class Sink:
         # SO_REUSEADDR lets a restart bind the port while old connections linger in
         # TIME_WAIT.
         server = await loop.create_server(
-            self._app.create_connection, self._host, self._port, reuse_address=True
+            self._app.create_connection,
+            self._host,
+            self._port,
+            reuse_address=True,
+            ssl=self._ssl_context,
         )
         self._port = server.sockets[0].getsockname()[1]
         self._loop = loop
