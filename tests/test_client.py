@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import logging
 import pickle
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -413,3 +414,69 @@ def test_shutdown_interrupts_retry_backoff(sink: Sink) -> None:
     assert time.monotonic() - started < 3.0
     assert dropped == 1
     assert client.stats().dropped_by_reason == {"shutdown_deadline": 1}
+
+
+def test_module_host_is_a_deprecated_alias(sink: Sink) -> None:
+    """rudder_fast.host still works, with a DeprecationWarning pointing to dataPlaneUrl."""
+    rudder_fast.write_key = WRITE_KEY
+    rudder_fast.host = sink.url
+    rudder_fast.upload_interval = 0.05
+    try:
+        with pytest.warns(DeprecationWarning, match="set rudder_fast.dataPlaneUrl instead"):
+            rudder_fast.track("u1", "Via Host", {})
+        assert rudder_fast.default_client is not None
+        assert rudder_fast.default_client.config.upload_interval_s == 0.05
+        assert rudder_fast.flush(timeout=30) == 0
+        assert sink.stats()["events"] == 1
+    finally:
+        rudder_fast.shutdown(timeout=10)
+        rudder_fast.write_key = None
+        rudder_fast.host = None
+        rudder_fast.upload_interval = 0.5
+
+
+def test_default_client_is_built_once_across_threads(sink: Sink) -> None:
+    """Concurrent first calls from many threads share one default client."""
+    rudder_fast.write_key = WRITE_KEY
+    rudder_fast.dataPlaneUrl = sink.url
+    rudder_fast.workers = 1
+    clients: list[Client] = []
+    barrier = threading.Barrier(8)
+
+    def first_call() -> None:
+        barrier.wait()
+        rudder_fast.track("u1", "Race", {})
+        assert rudder_fast.default_client is not None
+        clients.append(rudder_fast.default_client)
+
+    threads = [threading.Thread(target=first_call) for _ in range(8)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        assert len({id(client) for client in clients}) == 1
+        assert rudder_fast.flush(timeout=30) == 0
+        assert sink.stats()["events"] == 8
+    finally:
+        rudder_fast.shutdown(timeout=10)
+        rudder_fast.write_key = None
+        rudder_fast.dataPlaneUrl = None
+        rudder_fast.workers = None
+
+
+@pytest.mark.parametrize(
+    ("proxies", "url", "expected"),
+    [
+        (None, "https://dp.example.com", None),
+        ("proxy.internal:3128", "https://dp.example.com", "http://proxy.internal:3128"),
+        ("http://proxy.internal:3128", "http://127.0.0.1:8080", "http://proxy.internal:3128"),
+        ({"https": "http://p:1", "http": "http://q:2"}, "https://dp.example.com", "http://p:1"),
+        ({"https": "http://p:1", "http": "http://q:2"}, "http://127.0.0.1:8080", "http://q:2"),
+        ({"http": "http://q:2"}, "https://dp.example.com", None),
+    ],
+)
+def test_proxies_pick_the_data_plane_scheme(proxies: Any, url: str, expected: str | None) -> None:
+    """proxies takes a requests-style mapping or a host:port string, as the official SDK."""
+    client = Client(WRITE_KEY, url, proxies=proxies, send=False)
+    assert client.config.proxy_url == expected
