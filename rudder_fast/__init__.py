@@ -24,7 +24,7 @@ header, or event contents. Uploaders forward their records to the parent, which 
 with the prefix ``[uploader N]``.
 
 The module-level API mirrors the official SDK: set the module attributes, then call the
-functions; the default client is built from the attributes on the first call.
+functions. The default client is built from the attributes on the first call.
 """
 
 from __future__ import annotations

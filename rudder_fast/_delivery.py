@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ._message import utc_now_iso
 from ._retry import Decision, RetryPolicy
-from ._transport import Answer, BatchBody, Transport
+from ._transport import AttemptResult, BatchBody, Transport
 
 __all__ = ["DELIVERED", "DROPPED", "FAILED", "BatchSender", "Delivery", "Outcome"]
 
@@ -49,7 +49,7 @@ class Outcome:
 
 @dataclass(slots=True)
 class Delivery:
-    """What delivering one batch did: outcomes for a prefix of its events, and counters.
+    """The record of delivering one batch: outcomes for a prefix of its events, and counters.
 
     ``outcomes`` cover every event unless ``interrupted``, when the rest is unresolved.
     """
@@ -83,7 +83,7 @@ class BatchSender:
         self._rng = random.Random()  # noqa: S311 - jitter, not secrets
 
     def deliver(self, events: list[bytes]) -> Delivery:
-        """Send ``events`` as one batch, retrying and splitting as the policy says."""
+        """Send ``events`` as one batch, retrying and splitting as the policy decides."""
         delivery = Delivery()
         self._deliver_part(events, delivery)
         return delivery
@@ -96,12 +96,12 @@ class BatchSender:
         unreadable_bodies = 0
         while True:
             payload = body.render(utc_now_iso())
-            answer = self._transport.post(payload)
+            result = self._transport.post(payload)
             delivery.requests += 1
             delivery.bytes_raw += body.raw_bytes
             delivery.bytes_sent += len(payload)
 
-            decision = policy.decide(answer.status, answer.code)
+            decision = policy.decide(result.status, result.code)
             if decision is Decision.DONE:
                 delivery.outcomes.append(Outcome(len(events), DELIVERED))
                 return
@@ -109,19 +109,19 @@ class BatchSender:
                 self._split(events, delivery)
                 return
             if decision is Decision.FAIL:
-                self._give_up(events, answer, retries, delivery)
+                self._give_up(events, result, retries, delivery)
                 return
 
-            if answer.status == 500 and _UNREADABLE_BODY_TEXT in answer.message:
+            if result.status == 500 and _UNREADABLE_BODY_TEXT in result.message:
                 unreadable_bodies += 1
-            delay = policy.backoff_s(retries, answer.retry_after, self._rng)
+            delay = policy.backoff_s(retries, result.retry_after, self._rng)
             elapsed = time.monotonic() - started
             if not policy.may_retry(retries, unreadable_bodies, elapsed, delay):
-                self._give_up(events, answer, retries, delivery)
+                self._give_up(events, result, retries, delivery)
                 return
             log.debug(
                 "Retrying a batch of %d events in %.2f s after %s (retry %d of %d)",
-                len(events), delay, _describe(answer), retries + 1, policy.max_retries,
+                len(events), delay, _describe(result), retries + 1, policy.max_retries,
             )  # fmt: skip
             retries += 1
             delivery.retries += 1
@@ -149,19 +149,19 @@ class BatchSender:
                 return
 
     def _give_up(
-        self, events: list[bytes], answer: Answer, retries: int, delivery: Delivery
+        self, events: list[bytes], result: AttemptResult, retries: int, delivery: Delivery
     ) -> None:
         log.warning(
             "Giving up on a batch of %d events (%d bytes) to %s after %d retries: %s",
             len(events), sum(map(len, events)), self._transport.origin, retries,
-            _describe(answer),
+            _describe(result),
         )  # fmt: skip
         delivery.outcomes.append(
-            Outcome(len(events), FAILED, error=(answer.status, answer.code, answer.message))
+            Outcome(len(events), FAILED, error=(result.status, result.code, result.message))
         )
 
 
-def _describe(answer: Answer) -> str:
-    if answer.status is None:
-        return f"{answer.code} ({answer.message})"
-    return f"HTTP {answer.status} {answer.code}"
+def _describe(result: AttemptResult) -> str:
+    if result.status is None:
+        return f"{result.code} ({result.message})"
+    return f"HTTP {result.status} {result.code}"

@@ -16,7 +16,7 @@ _FRACTION = re.compile(r"\.(\d+)")
 
 
 class InvalidEvent(ValueError):
-    """An event object that cannot become an SDK call; the message says why."""
+    """An event object that cannot become an SDK call; the message gives the reason."""
 
 
 def call_from_event(event: Any, keep_message_id: bool) -> EventCall:

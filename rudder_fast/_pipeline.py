@@ -64,13 +64,13 @@ log = logging.getLogger(__name__)
 CHUNK_EVENTS = 256
 # A chunk is handed off early once its events reach this many bytes.
 CHUNK_MAX_BYTES = 1024 * 1024
-# The longest a partial chunk waits in the parent for more events; it is also capped
+# Maximum time a partial chunk waits in the parent for more events. It is also capped
 # at half the upload interval, so the interval still bounds an event's wait.
 CHUNK_LINGER_S = 0.05
 # How long a stopped or replaced uploader gets to exit before it is killed.
 UPLOADER_EXIT_GRACE_S = 2.0
 # The spool takes events that would be dropped for these reasons, and batches that
-# failed with an answer worth retrying later.
+# failed with a response worth retrying later.
 SPOOLED = "spooled"
 _SPOOLABLE_DROPS = frozenset({"queue_full", "shutdown_deadline", "uploader_crashed"})
 # Events buffered for the spool are written as one segment once this many accumulate,
@@ -821,7 +821,7 @@ def _join_or_kill(processes: list[BaseProcess], grace_s: float) -> None:
 
 def _discard_pool(pool: _Pool) -> None:
     pool.tasks.discarded = True
-    # Never wait for the feeder thread: nobody may be left to read what it writes.
+    # Never wait for the feeder thread: no process may be left to read what it writes.
     pool.tasks.cancel_join_thread()
     pool.tasks.close()
     pool.results.close()
@@ -855,7 +855,7 @@ def _uploader_start_context() -> Iterator[None]:
        resolve. Uploaders need nothing from it, and a script without an
        ``if __name__ == "__main__":`` guard would run again in each uploader, sending
        its events twice or failing to start. ``Process.start()`` reads
-       ``sys.modules["__main__"]``, so a bare module stands in for it during the call.
+       ``sys.modules["__main__"]``, so a bare module replaces it during the call.
     2. A daemonic process, such as a ``multiprocessing.Pool`` worker, may not start
        children, because they would be orphaned when it is terminated. Uploaders watch
        their parent's sentinel and exit by themselves, so the flag is lifted for the call.

@@ -1,4 +1,4 @@
-"""The retry policy: which answers are retried, and how long to wait between attempts."""
+"""The retry policy: which responses are retried, and how long to wait between attempts."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ _RETRY_AFTER_PARSER = Retry(total=0)
 
 
 class Decision(enum.Enum):
-    """What to do with a batch after one attempt."""
+    """The next step for a batch after one attempt."""
 
     DONE = "done"
     RETRY = "retry"
@@ -29,7 +29,7 @@ class Decision(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """How an uploader retries a batch that did not get a 2xx answer.
+    """How an uploader retries a batch that did not get a 2xx response.
 
     Network errors, timeouts, 408, 429 and 5xx are retried; other 4xx are not, since the
     same request would be rejected again. 413 splits the batch. Waits grow exponentially
@@ -42,15 +42,16 @@ class RetryPolicy:
 
     max_retries: int = 10
     backoff_base_s: float = 0.25
-    # Choice: a data plane that restarts is back within seconds, and a longer wait only
-    # delays recovery; the official SDK's uncapped backoff waits up to 17 minutes.
+    # Choice: a data plane that restarts is back within seconds, so a longer wait only
+    # delays recovery. The official SDK's backoff is uncapped.
     backoff_max_s: float = 10.0
     # Choice: about ten capped waits; past this the batch is reported through on_error.
     budget_s: float = 120.0
-    # A proxy may ask for a long pause; waiting longer than this holds events hostage.
+    # A proxy may ask for a long pause, but waiting longer than this keeps events from
+    # every other destination waiting too.
     retry_after_max_s: float = 30.0
-    # A 500 whose body says the request body could not be read means a corrupt gzip
-    # stream or a cut upload; a broken compressor fails the same way every time.
+    # A 500 whose body reports that the request body could not be read means a corrupt
+    # gzip stream or a cut upload, and a broken compressor fails the same way every time.
     unreadable_body_retries: int = 2
 
     def __post_init__(self) -> None:
@@ -67,9 +68,9 @@ class RetryPolicy:
             )
 
     def decide(self, status: int | None, code: str = "") -> Decision:
-        """Classify the outcome of one attempt; ``None`` means no HTTP answer arrived.
+        """Classify the outcome of one attempt; ``None`` means no HTTP response arrived.
 
-        ``code`` is the transport's reason when there was no answer: a TLS failure
+        ``code`` is the transport's reason when there was no response. A TLS failure
         (``"tls_error"``) is not retried, since the certificate will not change.
         """
         if status is None:

@@ -59,7 +59,7 @@ class ClaimedSegment:
 
 @dataclass(frozen=True, slots=True)
 class SpoolSummary:
-    """What a spool directory holds, for ``rudder-fast spool inspect``."""
+    """Summary of a spool directory's contents, for ``rudder-fast spool inspect``."""
 
     segments: int
     events: int
@@ -135,7 +135,7 @@ class Spool:
     # -- replaying ------------------------------------------------------------------
 
     def claim_next(self, older_than_ns: int | None = None) -> ClaimedSegment | None:
-        """Claim the oldest segment nobody is replaying, or one whose claimer died.
+        """Claim the oldest segment no process is replaying, or one whose claimer died.
 
         With ``older_than_ns``, only segments created before that time are considered.
         """

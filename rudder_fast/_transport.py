@@ -1,4 +1,4 @@
-"""HTTP to the data plane: the request body, a pooled urllib3 connection, and its answers.
+"""HTTP to the data plane: the request body, a pooled urllib3 connection, and responses.
 
 This is the one place where urllib3 and OS errors become rudder_fast's error fields.
 """
@@ -16,7 +16,7 @@ from urllib3.exceptions import HTTPError, NewConnectionError, SSLError, TimeoutE
 from ._version import VERSION
 from .config import UploaderConfig
 
-__all__ = ["BATCH_ENVELOPE_BYTES", "Answer", "BatchBody", "Transport"]
+__all__ = ["BATCH_ENVELOPE_BYTES", "AttemptResult", "BatchBody", "Transport"]
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +29,8 @@ _TAIL_BYTES = len(_SENT_AT_OPEN) + 32 + len(_SENT_AT_CLOSE)
 # timestamp, and the closing brace; rounded up.
 BATCH_ENVELOPE_BYTES = 64
 
-# Server answers are short fixed texts; anything longer is cut in reports and logs.
-_MAX_ANSWER_TEXT = 200
+# Server responses are short fixed texts, so anything longer is cut in reports and logs.
+_MAX_RESPONSE_TEXT = 200
 
 # Status codes and the short reason put in APIError.code for them.
 _STATUS_CODES = {
@@ -46,8 +46,8 @@ _STATUS_CODES = {
 
 
 @dataclass(frozen=True, slots=True)
-class Answer:
-    """The outcome of one HTTP attempt; ``status`` is None when no answer arrived."""
+class AttemptResult:
+    """The outcome of one HTTP attempt; ``status`` is None when no response arrived."""
 
     status: int | None
     code: str
@@ -59,7 +59,7 @@ class BatchBody:
     """The JSON body of one batch, with a fresh ``sentAt`` per attempt.
 
     The events are already serialized JSON objects and are joined, never re-encoded.
-    Each attempt compresses its whole body; retries are rare, and copying a zlib
+    Each attempt compresses its whole body. Retries are rare, and copying a zlib
     compressor's state to reuse the events' part costs about as much as compressing them.
     """
 
@@ -119,8 +119,8 @@ class Transport:
     def __repr__(self) -> str:
         return f"<Transport {self._url} gzip={self._gzip}>"
 
-    def post(self, body: bytes) -> Answer:
-        """Send one attempt and return its answer; never raises for network errors."""
+    def post(self, body: bytes) -> AttemptResult:
+        """Send one attempt and return its result; network and TLS errors become results too."""
         try:
             response = self._pool.request(
                 "POST",
@@ -132,20 +132,22 @@ class Transport:
             )
         except SSLError as error:
             # A certificate the trust store rejects fails the same way on every attempt.
-            return Answer(None, "tls_error", _describe(error))
+            return AttemptResult(None, "tls_error", _describe(error))
         except NewConnectionError as error:
             # Checked first: urllib3 2.x derives it from ConnectTimeoutError.
-            return Answer(None, "connection_error", _describe(error))
+            return AttemptResult(None, "connection_error", _describe(error))
         except TimeoutError as error:
-            return Answer(None, "timeout", _describe(error))
+            return AttemptResult(None, "timeout", _describe(error))
         except (HTTPError, OSError) as error:
-            return Answer(None, "connection_error", _describe(error))
+            return AttemptResult(None, "connection_error", _describe(error))
         status = response.status
-        text = response.data.decode("utf-8", "replace").strip()[:_MAX_ANSWER_TEXT]
+        text = response.data.decode("utf-8", "replace").strip()[:_MAX_RESPONSE_TEXT]
         if 200 <= status < 300:
-            return Answer(status, "ok", text)
+            return AttemptResult(status, "ok", text)
         code = _STATUS_CODES.get(status, "server_error" if status >= 500 else f"http_{status}")
-        return Answer(status, code, text or f"HTTP {status}", response.headers.get("Retry-After"))
+        return AttemptResult(
+            status, code, text or f"HTTP {status}", response.headers.get("Retry-After")
+        )
 
     def close(self) -> None:
         self._pool.clear()
@@ -155,4 +157,4 @@ def _describe(error: BaseException) -> str:
     # urllib3's messages name the host and the cause; the write key is only ever in a
     # header, which these messages never include.
     text = f"{type(error).__name__}: {error}"
-    return text[:_MAX_ANSWER_TEXT]
+    return text[:_MAX_RESPONSE_TEXT]

@@ -45,7 +45,7 @@ class APIError(RudderFastError):
     Handed to ``on_error(error, events)`` in the parent process once the retry policy
     gives up on a batch (in ``sync_mode`` too, where the call also returns False).
 
-    ``status`` is the HTTP status of the last attempt (``None`` when no answer arrived),
+    ``status`` is the HTTP status of the last attempt (``None`` when no response arrived),
     ``code`` a short machine-readable reason, ``message`` a human-readable text that
     never contains the write key or event contents.
     """
@@ -57,19 +57,19 @@ class APIError(RudderFastError):
         self.message = message
 
     def __str__(self) -> str:
-        status = "no answer" if self.status is None else f"HTTP {self.status}"
+        status = "no response" if self.status is None else f"HTTP {self.status}"
         return f"{self.code}: {self.message} ({status})"
 
 
 def make_error(status: int | None, code: str, message: str) -> APIError:
-    """Build the error for an attempt's outcome: TransportError when no answer arrived."""
+    """Build the error for an attempt's outcome: TransportError when no response arrived."""
     if status is None:
         return TransportError(code, message)
     return APIError(status, code, message)
 
 
 class TransportError(APIError):
-    """The last attempt for a batch got no HTTP answer.
+    """The last attempt for a batch got no HTTP response.
 
     The connection was refused, reset or closed, the attempt timed out, or TLS failed.
     ``status`` is ``None``; ``code`` is ``"timeout"``, ``"connection_error"`` or
