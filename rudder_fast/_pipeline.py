@@ -30,25 +30,30 @@ import multiprocessing.queues
 import multiprocessing.util
 import os
 import queue
-import signal
-import sys
 import threading
 import time
-import types
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterator
-from multiprocessing.connection import Connection, wait
+from collections.abc import Callable
+from multiprocessing.connection import wait
 from multiprocessing.process import BaseProcess
 from typing import Any
 
 import orjson
 
 from ._delivery import DELIVERED, FAILED
+from ._pool import (
+    UPLOADER_EXIT_GRACE_S,
+    UploaderPool,
+    discard_pool,
+    exit_cleanly_on_sigterm,
+    join_or_kill,
+    spawn_pool,
+)
 from ._ratelimit import RateLimitedLog
 from ._retry import Decision
 from ._spool import Spool
-from ._worker import Chunk, Report, run_uploader
+from ._worker import Chunk, Report
 from .config import Config
 from .errors import APIError, make_error
 from .stats import Stats, uploader_stats
@@ -67,8 +72,6 @@ CHUNK_MAX_BYTES = 1024 * 1024
 # Maximum time a partial chunk waits in the parent for more events. It is also capped
 # at half the upload interval, so the interval still bounds an event's wait.
 CHUNK_LINGER_S = 0.05
-# How long a stopped or replaced uploader gets to exit before it is killed.
-UPLOADER_EXIT_GRACE_S = 2.0
 # The spool takes events that would be dropped for these reasons, and batches that
 # failed with a response worth retrying later.
 SPOOLED = "spooled"
@@ -104,34 +107,6 @@ class _Chunk:
         return b"\n".join(self.events.split(b"\n")[self.resolved :])
 
 
-class _TaskQueue(multiprocessing.queues.Queue):  # type: ignore[type-arg]
-    """The shared task queue; quiet when fed after the pool that read it was replaced."""
-
-    def __init__(self, ctx: Any) -> None:
-        super().__init__(ctx=ctx)
-        self.discarded = False
-
-    def _on_queue_feeder_error(self, e: Exception, obj: object) -> None:
-        # multiprocessing's hook for errors in the feeder thread; it prints a traceback
-        # by default. After a pool is replaced its readers are gone, so writes fail with
-        # EPIPE and the events are re-sent through the new queue anyway.
-        if self.discarded:
-            log.debug("Discarded task queue: %s", e)
-        else:
-            log.error("Failed to send a chunk to the uploaders: %r", e)
-
-
-class _Pool:
-    """One generation of uploaders with their queues; replaced whole after a crash."""
-
-    def __init__(self, tasks: _TaskQueue, results: Any, workers: list[BaseProcess],
-                 controls: list[Connection]) -> None:  # fmt: skip
-        self.tasks = tasks
-        self.results = results
-        self.workers = workers
-        self.controls = controls
-
-
 class Pipeline:
     """Moves serialized events from producer threads to the uploaders and accounts for them."""
 
@@ -161,7 +136,7 @@ class Pipeline:
         self._chunks: dict[int, _Chunk] = {}
         self._next_chunk_id = 1
         self._flush_target = 0
-        self._pool: _Pool | None = None
+        self._pool: UploaderPool | None = None
         self._started = False
         self._closing = False
         self._closed = False
@@ -315,7 +290,7 @@ class Pipeline:
 
     def _start_locked(self) -> None:
         self._started = True
-        self._pool = self._spawn_pool_locked()
+        self._pool = spawn_pool(self._uploader_config, self._config.workers, self._flush_target)
         self._callback_thread = threading.Thread(
             target=self._run_callbacks, name="rudder-fast-callbacks", daemon=True
         )
@@ -328,34 +303,10 @@ class Pipeline:
         # atexit but runs multiprocessing's finalizers), shut down within the deadline.
         atexit.register(self._shutdown_at_exit)
         if self._config.handle_sigterm:
-            _exit_cleanly_on_sigterm()
+            exit_cleanly_on_sigterm()
         self._finalizer = multiprocessing.util.Finalize(
             self, self._shutdown_at_exit, exitpriority=100
         )
-
-    def _spawn_pool_locked(self) -> _Pool:
-        # spawn, not fork: the parent has threads running, and a forked child would
-        # inherit their locks in whatever state they were.
-        ctx = multiprocessing.get_context("spawn")
-        tasks = _TaskQueue(ctx)
-        results = ctx.SimpleQueue()
-        workers: list[BaseProcess] = []
-        controls: list[Connection] = []
-        for index in range(self._config.workers):
-            reader, writer = ctx.Pipe(duplex=False)
-            process = ctx.Process(
-                target=run_uploader,
-                args=(self._uploader_config, index, tasks, results, reader, self._flush_target),
-                name=f"rudder-fast-uploader-{index}",
-                daemon=True,
-            )
-            with _uploader_start_context():
-                process.start()
-            reader.close()
-            workers.append(process)
-            controls.append(writer)
-        log.debug("Started %d uploader processes", len(workers))
-        return _Pool(tasks, results, workers, controls)
 
     # -- supervisor -------------------------------------------------------------------
 
@@ -473,9 +424,9 @@ class Pipeline:
         for process in old.workers:
             if process.is_alive():
                 process.terminate()
-        _join_or_kill(old.workers, UPLOADER_EXIT_GRACE_S)
+        join_or_kill(old.workers, UPLOADER_EXIT_GRACE_S)
         self._read_reports_locked()
-        _discard_pool(old)
+        discard_pool(old)
         self._restarts += 1
         self._consecutive_crashes += 1
 
@@ -489,7 +440,7 @@ class Pipeline:
             self._pool = None
             self._drop_unresolved_locked("uploader_crashed")
             return
-        self._pool = self._spawn_pool_locked()
+        self._pool = spawn_pool(self._uploader_config, self._config.workers, self._flush_target)
         for chunk in self._chunks.values():
             self._pool.tasks.put(
                 Chunk(chunk.chunk_id, chunk.resolved, chunk.created, chunk.unresolved_tail())
@@ -722,7 +673,7 @@ class Pipeline:
             grace = UPLOADER_EXIT_GRACE_S
             if deadline is not None:
                 grace = max(0.0, min(grace, deadline - time.monotonic()))
-            _join_or_kill(pool.workers, grace)
+            join_or_kill(pool.workers, grace)
 
         with self._lock:
             self._read_reports_locked()
@@ -735,7 +686,7 @@ class Pipeline:
                 )
                 self._drop_unresolved_locked("shutdown_deadline")
             if pool is not None:
-                _discard_pool(pool)
+                discard_pool(pool)
             self._pool = None
             self._closed = True
             self._changed.notify_all()
@@ -807,74 +758,6 @@ class Pipeline:
 
 def _decode(events: list[bytes]) -> list[dict[str, Any]]:
     return [orjson.loads(event) for event in events]
-
-
-def _join_or_kill(processes: list[BaseProcess], grace_s: float) -> None:
-    deadline = time.monotonic() + grace_s
-    for process in processes:
-        process.join(max(0.0, deadline - time.monotonic()))
-    for process in processes:
-        if process.is_alive():
-            process.kill()
-            process.join()
-
-
-def _discard_pool(pool: _Pool) -> None:
-    pool.tasks.discarded = True
-    # Never wait for the feeder thread: no process may be left to read what it writes.
-    pool.tasks.cancel_join_thread()
-    pool.tasks.close()
-    pool.results.close()
-    for control in pool.controls:
-        control.close()
-
-
-def _raise_system_exit(signum: int, _frame: types.FrameType | None) -> None:
-    raise SystemExit(128 + signum)
-
-
-def _exit_cleanly_on_sigterm() -> None:
-    """Turn SIGTERM into SystemExit, so atexit runs the bounded shutdown.
-
-    Python's default for SIGTERM ends the process at once, without atexit, which would
-    lose every event still in the parent. Only a default handler is replaced, and only
-    from the main thread (the one place signal handlers can be set): an application or
-    server that handles SIGTERM itself keeps its handler. The exit status stays 143.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return
-    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _raise_system_exit)
-
-
-@contextlib.contextmanager
-def _uploader_start_context() -> Iterator[None]:
-    """Adjust two of multiprocessing's process-wide checks while an uploader starts.
-
-    1. ``spawn`` re-imports the main script in every child so pickled functions from it
-       resolve. Uploaders need nothing from it, and a script without an
-       ``if __name__ == "__main__":`` guard would run again in each uploader, sending
-       its events twice or failing to start. ``Process.start()`` reads
-       ``sys.modules["__main__"]``, so a bare module replaces it during the call.
-    2. A daemonic process, such as a ``multiprocessing.Pool`` worker, may not start
-       children, because they would be orphaned when it is terminated. Uploaders watch
-       their parent's sentinel and exit by themselves, so the flag is lifted for the call.
-
-    NOTE: another thread that reads ``__main__`` or the daemon flag during those
-    milliseconds sees the temporary values.
-    """
-    real_main = sys.modules["__main__"]
-    process_config = multiprocessing.current_process()._config  # type: ignore[attr-defined]
-    was_daemon = process_config.get("daemon")
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    if was_daemon:
-        process_config["daemon"] = False
-    try:
-        yield
-    finally:
-        sys.modules["__main__"] = real_main
-        if was_daemon:
-            process_config["daemon"] = was_daemon
 
 
 # Every pipeline alive in this process, so a forked child can reset each of them.

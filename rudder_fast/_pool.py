@@ -1,0 +1,157 @@
+"""Uploader processes: starting them from spawn, their queues, and stopping them."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import multiprocessing.queues
+import signal
+import sys
+import threading
+import time
+import types
+from collections.abc import Iterator
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from ._worker import run_uploader
+from .config import UploaderConfig
+
+__all__ = [
+    "UPLOADER_EXIT_GRACE_S",
+    "TaskQueue",
+    "UploaderPool",
+    "discard_pool",
+    "exit_cleanly_on_sigterm",
+    "join_or_kill",
+    "spawn_pool",
+]
+
+log = logging.getLogger(__name__)
+
+# How long a stopped or replaced uploader gets to exit before it is killed.
+UPLOADER_EXIT_GRACE_S = 2.0
+
+
+class TaskQueue(multiprocessing.queues.Queue):  # type: ignore[type-arg]
+    """The shared task queue; quiet when fed after the pool that read it was replaced."""
+
+    def __init__(self, ctx: Any) -> None:
+        super().__init__(ctx=ctx)
+        self.discarded = False
+
+    def _on_queue_feeder_error(self, e: Exception, obj: object) -> None:
+        # multiprocessing's hook for errors in the feeder thread; it prints a traceback
+        # by default. After a pool is replaced its readers are gone, so writes fail with
+        # EPIPE and the events are re-sent through the new queue anyway.
+        if self.discarded:
+            log.debug("Discarded task queue: %s", e)
+        else:
+            log.error("Failed to send a chunk to the uploaders: %r", e)
+
+
+class UploaderPool:
+    """One generation of uploaders with their queues; replaced whole after a crash."""
+
+    def __init__(self, tasks: TaskQueue, results: Any, workers: list[BaseProcess],
+                 controls: list[Connection]) -> None:  # fmt: skip
+        self.tasks = tasks
+        self.results = results
+        self.workers = workers
+        self.controls = controls
+
+
+def spawn_pool(config: UploaderConfig, workers: int, flush_target: int) -> UploaderPool:
+    """Start ``workers`` uploader processes with a new task queue and results queue."""
+    # spawn, not fork: the parent has threads running, and a forked child would
+    # inherit their locks in whatever state they were.
+    ctx = multiprocessing.get_context("spawn")
+    tasks = TaskQueue(ctx)
+    results = ctx.SimpleQueue()
+    processes: list[BaseProcess] = []
+    controls: list[Connection] = []
+    for index in range(workers):
+        reader, writer = ctx.Pipe(duplex=False)
+        process = ctx.Process(
+            target=run_uploader,
+            args=(config, index, tasks, results, reader, flush_target),
+            name=f"rudder-fast-uploader-{index}",
+            daemon=True,
+        )
+        with _uploader_start_context():
+            process.start()
+        reader.close()
+        processes.append(process)
+        controls.append(writer)
+    log.debug("Started %d uploader processes", len(processes))
+    return UploaderPool(tasks, results, processes, controls)
+
+
+def join_or_kill(processes: list[BaseProcess], grace_s: float) -> None:
+    deadline = time.monotonic() + grace_s
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def discard_pool(pool: UploaderPool) -> None:
+    pool.tasks.discarded = True
+    # Never wait for the feeder thread: no process may be left to read what it writes.
+    pool.tasks.cancel_join_thread()
+    pool.tasks.close()
+    pool.results.close()
+    for control in pool.controls:
+        control.close()
+
+
+def _raise_system_exit(signum: int, _frame: types.FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def exit_cleanly_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so atexit runs the bounded shutdown.
+
+    Python's default for SIGTERM ends the process at once, without atexit, which would
+    lose every event still in the parent. Only a default handler is replaced, and only
+    from the main thread (the one place signal handlers can be set): an application or
+    server that handles SIGTERM itself keeps its handler. The exit status stays 143.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _raise_system_exit)
+
+
+@contextlib.contextmanager
+def _uploader_start_context() -> Iterator[None]:
+    """Adjust two of multiprocessing's process-wide checks while an uploader starts.
+
+    1. ``spawn`` re-imports the main script in every child so pickled functions from it
+       resolve. Uploaders need nothing from it, and a script without an
+       ``if __name__ == "__main__":`` guard would run again in each uploader, sending
+       its events twice or failing to start. ``Process.start()`` reads
+       ``sys.modules["__main__"]``, so a bare module replaces it during the call.
+    2. A daemonic process, such as a ``multiprocessing.Pool`` worker, may not start
+       children, because they would be orphaned when it is terminated. Uploaders watch
+       their parent's sentinel and exit by themselves, so the flag is lifted for the call.
+
+    NOTE: another thread that reads ``__main__`` or the daemon flag during those
+    milliseconds sees the temporary values.
+    """
+    real_main = sys.modules["__main__"]
+    process_config = multiprocessing.current_process()._config  # type: ignore[attr-defined]
+    was_daemon = process_config.get("daemon")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    if was_daemon:
+        process_config["daemon"] = False
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = real_main
+        if was_daemon:
+            process_config["daemon"] = was_daemon
