@@ -13,7 +13,9 @@
 - ``client.Client`` validates and builds each message and serializes it once.
 - ``_pipeline.Pipeline`` groups events into chunks, keeps each chunk until every event
   in it has an outcome, and runs the supervisor and callback threads.
-- ``_worker`` is the uploader process; ``_delivery`` and ``_transport`` send a batch.
+- ``_pool`` starts and stops the uploader processes, ``_worker`` is their main loop, and
+  ``_delivery`` and ``_transport`` send a batch.
+- ``_spool`` keeps undeliverable events on disk for the next client.
 - ``sink`` is a local data plane for tests and benchmarks.
 
 Logging policy: every module logs to ``logging.getLogger(__name__)`` under the
