@@ -203,12 +203,15 @@ class _Uploader:
             return True
         if self._held_bytes + BATCH_ENVELOPE_BYTES >= config.max_request_bytes:
             return True
-        if time.monotonic() >= self._held[0].created + config.upload_interval_s:
-            return True
-        # A flush is waiting for these events: send once no more are ready to join them.
-        if self._held[0].chunk_id <= self._flush_target:
-            return not self._task_reader.poll()
-        return False
+        overdue = time.monotonic() >= self._held[0].created + config.upload_interval_s
+        # A flush is waiting for these events.
+        flushing = self._held[0].chunk_id <= self._flush_target
+        if not (overdue or flushing):
+            return False
+        # Fill the batch first with events that are ready now. An uploader that lags
+        # behind finds every chunk overdue, and sending one chunk per request would
+        # ignore upload_size and make it lag further.
+        return not self._task_reader.poll()
 
     def _time_to_deadline(self) -> float | None:
         if not self._held:

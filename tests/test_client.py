@@ -480,3 +480,17 @@ def test_proxies_pick_the_data_plane_scheme(proxies: Any, url: str, expected: st
     """proxies takes a requests-style mapping or a host:port string, as the official SDK."""
     client = Client(WRITE_KEY, url, proxies=proxies, send=False)
     assert client.config.proxy_url == expected
+
+
+def test_lagging_uploader_fills_batches(sink: Sink, make_client: Callable[..., Client]) -> None:
+    """An uploader behind schedule still packs upload_size events per request."""
+    sink.set_faults(Faults(delay_s=0.3))
+    client = make_client(workers=1, upload_size=500, upload_interval=0.01)
+    for index in range(3000):
+        client.track(f"user-{index}", "Backlog", {})
+
+    assert client.flush(timeout=60) == 0
+
+    # 3,000 events make 6 full batches; chunks of 256 sent one per request would make 12.
+    assert sink.stats()["accepted_requests"] <= 8
+    assert sink.stats()["events"] == 3000
