@@ -6,11 +6,13 @@ Actors and the state each one owns (the pipeline lock guards all shared state):
   buffer to the task queue as one ``Chunk``, keeping the chunk in ``_chunks`` until
   every event of it has an outcome.
 - The supervisor thread reads uploader reports from the results queue, resolves events
-  in ``_chunks``, hands off a buffer that waited ``linger_s``, and replaces the whole pool
-  when an uploader dies: the queues may be corrupt then (a process killed while holding a
-  queue's lock leaves it locked), so every unresolved event is re-sent through new ones.
+  in ``_chunks``, hands off a buffer that waited ``linger_s``, and writes spooled events
+  to disk. When an uploader dies it replaces the whole pool, because the queues may be
+  corrupt then (a process killed while holding a queue's lock leaves it locked), and
+  re-sends every unresolved event through new ones.
 - The callback thread runs ``on_error`` and ``on_drop``, so a slow or re-entrant
   callback (one that calls ``flush()``) never stalls the supervisor.
+- With a spool, the replay thread feeds the events of older segments through ``put``.
 - ``flush`` and ``shutdown`` wait on ``_changed``, notified whenever events are resolved
   or a callback returns.
 
