@@ -572,10 +572,16 @@ class Pipeline:
 
     def _ensure_callback_thread_locked(self) -> None:
         if self._callback_thread is None and not self._closed:
-            self._callback_thread = threading.Thread(
+            thread = threading.Thread(
                 target=self._run_callbacks, name="rudder-fast-callbacks", daemon=True
             )
-            self._callback_thread.start()
+            try:
+                thread.start()
+            except RuntimeError:
+                # Python 3.12+ cannot start threads during interpreter exit; the queued
+                # callbacks then run in the thread that shuts the pipeline down.
+                return
+            self._callback_thread = thread
 
     def _run_callbacks(self) -> None:
         while True:
@@ -708,11 +714,12 @@ class Pipeline:
             self._replay_thread.join(timeout)
         if self._supervisor is not None and self._supervisor is not current:
             self._supervisor.join()
-        if self._callback_thread is not None:
-            self._callbacks.put(None)
-            if self._callback_thread is not current:
-                timeout = None if deadline is None else max(0.1, deadline - time.monotonic())
-                self._callback_thread.join(timeout)
+        self._callbacks.put(None)
+        if self._callback_thread is None:
+            self._run_callbacks()  # no thread could start: run what is queued here
+        elif self._callback_thread is not current:
+            timeout = None if deadline is None else max(0.1, deadline - time.monotonic())
+            self._callback_thread.join(timeout)
 
     def _shutdown_at_exit(self) -> None:
         self.shutdown(self._config.exit_timeout_s)

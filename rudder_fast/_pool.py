@@ -69,6 +69,10 @@ def spawn_pool(config: UploaderConfig, workers: int, flush_target: int) -> Uploa
     # inherit their locks in whatever state they were.
     ctx = multiprocessing.get_context("spawn")
     tasks = TaskQueue(ctx)
+    # A queue starts its feeder thread on the first put, and from Python 3.12 no thread
+    # can start during interpreter exit, when the bounded shutdown may make that put.
+    # A None starts the thread now; uploaders skip it.
+    tasks.put(None)
     results = ctx.SimpleQueue()
     processes: list[BaseProcess] = []
     controls: list[Connection] = []

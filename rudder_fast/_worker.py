@@ -235,9 +235,11 @@ class _Uploader:
     def _take_chunk(self, timeout: float) -> bool:
         """Move one chunk from the task queue into the held events; False if none came."""
         try:
-            chunk: Chunk = self._tasks.get(timeout=timeout)
+            chunk: Chunk | None = self._tasks.get(timeout=timeout)
         except queue.Empty:
             return False
+        if chunk is None:
+            return False  # put by the parent to start the queue's feeder thread
         events = deque(chunk.events.split(b"\n"))
         self._held.append(_Held(chunk.chunk_id, chunk.start, chunk.created, events))
         self._held_count += len(events)

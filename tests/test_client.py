@@ -485,12 +485,12 @@ def test_proxies_pick_the_data_plane_scheme(proxies: Any, url: str, expected: st
 def test_lagging_uploader_fills_batches(sink: Sink, make_client: Callable[..., Client]) -> None:
     """An uploader behind schedule still packs upload_size events per request."""
     sink.set_faults(Faults(delay_s=0.3))
-    client = make_client(workers=1, upload_size=500, upload_interval=0.01)
-    for index in range(3000):
+    client = make_client(workers=1, upload_size=1000, upload_interval=0.01)
+    for index in range(6000):
         client.track(f"user-{index}", "Backlog", {})
 
     assert client.flush(timeout=60) == 0
 
-    # 3,000 events make 6 full batches; chunks of 256 sent one per request would make 12.
-    assert sink.stats()["accepted_requests"] <= 8
-    assert sink.stats()["events"] == 3000
+    # 6,000 events make 6 full batches; chunks of 256 sent one per request would make 24.
+    assert sink.stats()["accepted_requests"] <= 12
+    assert sink.stats()["events"] == 6000
