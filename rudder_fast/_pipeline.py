@@ -26,6 +26,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import dataclasses
+import json
 import logging
 import multiprocessing
 import multiprocessing.queues
@@ -49,6 +50,7 @@ from ._pool import (
     UploaderPool,
     discard_pool,
     exit_cleanly_on_sigterm,
+    forget_inherited_uploaders,
     join_or_kill,
     spawn_pool,
 )
@@ -81,6 +83,9 @@ _SPOOLABLE_DROPS = frozenset({"queue_full", "shutdown_deadline", "uploader_crash
 # Events buffered for the spool are written as one segment once this many accumulate,
 # or when the supervisor next wakes.
 SPOOL_SEGMENT_EVENTS = 10_000
+
+# Pause after an unexpected error in the supervisor, so a repeating one cannot spin.
+SUPERVISOR_ERROR_BACKOFF_S = 0.1
 
 # After this many uploader deaths with no event resolved in between, the pool is
 # considered broken and pending events are dropped instead of re-sent forever.
@@ -141,6 +146,8 @@ class Pipeline:
         self._pool: UploaderPool | None = None
         self._started = False
         self._closing = False
+        # Set by shutdown once it tells the uploaders to stop, so their exits are expected.
+        self._stopping_uploaders = False
         self._closed = False
         self._broken = False
         self._consecutive_crashes = 0
@@ -183,6 +190,8 @@ class Pipeline:
         """
         with self._lock:
             reason = self._admit_locked(len(data), wait_for_room=replayed)
+            if reason == "closed" and replayed:
+                return reason  # still in its claimed segment, which a later client replays
             if reason is not None:
                 self._enqueued += 1
                 if reason in _SPOOLABLE_DROPS and self._spool is not None:
@@ -318,35 +327,46 @@ class Pipeline:
 
     def _supervise(self) -> None:
         while True:
-            with self._lock:
-                if self._closed or self._pool is None:
+            try:
+                if not self._supervise_once():
                     return
-                pool = self._pool
-                handles: list[Any] = [pool.results._reader, self._wake_reader]
-                handles += [process.sentinel for process in pool.workers]
-                timeout = None
-                if self._buffer:
-                    timeout = max(0.0, self._buffer_created + self._linger_s - time.monotonic())
-                if self._spool_buffer:
-                    timeout = 0.0
-                self._supervisor_idle = timeout is None
-            ready = wait(handles, timeout)
-            with self._lock:
-                self._supervisor_idle = False
-                if self._closed or self._pool is not pool:
-                    continue
-                if self._wake_reader in ready:
-                    with contextlib.suppress(BlockingIOError):
-                        os.read(self._wake_reader, 4096)
-                self._read_reports_locked()
-                if not self._closing:
-                    dead = [p for p in pool.workers if p.sentinel in ready or not p.is_alive()]
-                    if dead:
-                        self._replace_pool_locked(dead)
-                if self._buffer and time.monotonic() >= self._buffer_created + self._linger_s:
-                    self._hand_off_locked()
-            self._emit_deferred_logs()
-            self._write_spool()
+            except Exception:
+                # A bug here must not silently stop every delivery report.
+                log.exception("Supervisor step failed; continuing")
+                time.sleep(SUPERVISOR_ERROR_BACKOFF_S)
+
+    def _supervise_once(self) -> bool:
+        """Wait for reports, deaths or a due hand-off, and act on them; False to stop."""
+        with self._lock:
+            if self._closed or self._pool is None:
+                return False
+            pool = self._pool
+            handles: list[Any] = [pool.results._reader, self._wake_reader]
+            handles += [process.sentinel for process in pool.workers]
+            timeout = None
+            if self._buffer:
+                timeout = max(0.0, self._buffer_created + self._linger_s - time.monotonic())
+            if self._spool_buffer:
+                timeout = 0.0
+            self._supervisor_idle = timeout is None
+        ready = wait(handles, timeout)
+        with self._lock:
+            self._supervisor_idle = False
+            if self._closed or self._pool is not pool:
+                return True
+            if self._wake_reader in ready:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(self._wake_reader, 4096)
+            self._read_reports_locked()
+            if not self._stopping_uploaders:
+                dead = [p for p in pool.workers if p.sentinel in ready or not p.is_alive()]
+                if dead:
+                    self._replace_pool_locked(dead)
+            if self._buffer and time.monotonic() >= self._buffer_created + self._linger_s:
+                self._hand_off_locked()
+        self._emit_deferred_logs()
+        self._write_spool()
+        return True
 
     def _read_reports_locked(self) -> None:
         if self._pool is None:
@@ -676,6 +696,7 @@ class Pipeline:
 
         with self._lock:
             pool = self._pool
+            self._stopping_uploaders = True
             self._send_control_locked(("stop",))
         if pool is not None:
             grace = UPLOADER_EXIT_GRACE_S
@@ -762,11 +783,28 @@ class Pipeline:
         with contextlib.suppress(OSError):
             os.close(self._wake_reader)
             os.close(self._wake_writer)
+        if self._pool is not None:
+            forget_inherited_uploaders(self._pool)
         self._init_state()
 
 
 def _decode(events: list[bytes]) -> list[dict[str, Any]]:
-    return [orjson.loads(event) for event in events]
+    return [_decode_one(event) for event in events]
+
+
+def _decode_one(event: bytes) -> dict[str, Any]:
+    """Parse an event for a callback; never raises, whatever the bytes hold."""
+    try:
+        return orjson.loads(event)  # type: ignore[no-any-return]
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        # The standard library reads numbers beyond a double's range, which orjson
+        # rejects and which the serializer writes exactly.
+        return json.loads(event)  # type: ignore[no-any-return]
+    except ValueError:
+        # Only a spool segment edited by hand can hold bytes that are not JSON.
+        return {"unparseable_event": event.decode("utf-8", "replace")}
 
 
 # Every pipeline alive in this process, so a forked child can reset each of them.

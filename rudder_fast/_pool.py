@@ -6,6 +6,7 @@ import contextlib
 import logging
 import multiprocessing
 import multiprocessing.queues
+import os
 import signal
 import sys
 import threading
@@ -25,6 +26,7 @@ __all__ = [
     "UploaderPool",
     "discard_pool",
     "exit_cleanly_on_sigterm",
+    "forget_inherited_uploaders",
     "join_or_kill",
     "spawn_pool",
 ]
@@ -103,6 +105,18 @@ def join_or_kill(processes: list[BaseProcess], grace_s: float) -> None:
             process.join()
 
 
+def forget_inherited_uploaders(pool: UploaderPool) -> None:
+    """In a forked child, drop the parent's uploaders from multiprocessing's child list.
+
+    After ``os.fork()`` the list still names them, and multiprocessing's exit hook
+    sends SIGTERM to every daemonic process in it, so a child that exits normally would
+    stop the parent's uploaders.
+    """
+    children = multiprocessing.process._children  # type: ignore[attr-defined]
+    for process in pool.workers:
+        children.discard(process)
+
+
 def discard_pool(pool: UploaderPool) -> None:
     pool.tasks.discarded = True
     # Never wait for the feeder thread: no process may be left to read what it writes.
@@ -113,8 +127,26 @@ def discard_pool(pool: UploaderPool) -> None:
         control.close()
 
 
+# Set by the first SIGTERM this process handles; reset in a forked child.
+_exit_requested = False
+
+
 def _raise_system_exit(signum: int, _frame: types.FrameType | None) -> None:
+    global _exit_requested  # noqa: PLW0603 - signal handlers can only share module state
+    if _exit_requested:
+        # A second SIGTERM would abort the bounded shutdown the first one started, and
+        # lose what it was delivering; exit_timeout still bounds that shutdown.
+        return
+    _exit_requested = True
     raise SystemExit(128 + signum)
+
+
+def _reset_exit_request_in_child() -> None:
+    global _exit_requested  # noqa: PLW0603
+    _exit_requested = False
+
+
+os.register_at_fork(after_in_child=_reset_exit_request_in_child)
 
 
 def exit_cleanly_on_sigterm() -> None:
@@ -124,6 +156,7 @@ def exit_cleanly_on_sigterm() -> None:
     lose every event still in the parent. Only a default handler is replaced, and only
     from the main thread (the one place signal handlers can be set): an application or
     server that handles SIGTERM itself keeps its handler. The exit status stays 143.
+    Further SIGTERMs are ignored while that shutdown runs.
     """
     if threading.current_thread() is not threading.main_thread():
         return

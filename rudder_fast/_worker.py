@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import queue
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -37,6 +39,9 @@ log = logging.getLogger(__name__)
 # How long an uploader whose parent died keeps delivering what it holds and what is
 # still in the queue's pipe, before it exits. Choice: long enough for a few batches.
 ORPHAN_DRAIN_S = 5.0
+
+# When an orphaned uploader ends at the latest, even if its main loop is stuck.
+ORPHAN_EXIT_S = ORPHAN_DRAIN_S + 2.0
 
 # How long one queue read may wait for another uploader that is reading the same pipe.
 _TASK_READ_TIMEOUT_S = 0.05
@@ -124,10 +129,26 @@ def run_uploader(
     package_log.setLevel(logging.DEBUG if config.debug else logging.INFO)
     package_log.propagate = False
     uploader = _Uploader(config, worker, tasks, results, control, flush_target, handler)
+    threading.Thread(
+        target=_end_when_orphaned_too_long, args=(uploader.parent_sentinel(),),
+        name="orphan-watchdog", daemon=True,
+    ).start()  # fmt: skip
     try:
         uploader.run()
     finally:
         uploader.close()
+
+
+def _end_when_orphaned_too_long(parent_sentinel: int) -> None:
+    """End the process ORPHAN_EXIT_S after the parent died, whatever the main loop does.
+
+    The main loop drains for ORPHAN_DRAIN_S and exits, unless it is blocked reading a
+    chunk that the dying parent left half-written in the queue's pipe: that read never
+    returns, and without this thread the uploader would be orphaned forever.
+    """
+    wait([parent_sentinel])
+    time.sleep(ORPHAN_EXIT_S)  # a deadline, not a synchronization
+    os._exit(0)
 
 
 class _Uploader:
@@ -172,6 +193,9 @@ class _Uploader:
 
     def close(self) -> None:
         self._transport.close()
+
+    def parent_sentinel(self) -> int:
+        return self._parent_sentinel
 
     # -- main loop ------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import decimal
 import logging
 import pickle
 import threading
@@ -494,3 +495,21 @@ def test_lagging_uploader_fills_batches(sink: Sink, make_client: Callable[..., C
     # 6,000 events make 6 full batches; chunks of 256 sent one per request would make 24.
     assert sink.stats()["accepted_requests"] <= 12
     assert sink.stats()["events"] == 6000
+
+
+def test_on_error_gets_events_with_huge_numbers(
+    sink: Sink, make_client: Callable[..., Client]
+) -> None:
+    """A failed batch holding numbers beyond a double's range still reaches on_error."""
+    reports: list[list[dict[str, Any]]] = []
+    client = make_client(workers=1, on_error=lambda error, events: reports.append(events))
+    sink.set_faults(Faults(script=(400,)))
+    client.track("u1", "Huge Number", {"amount": decimal.Decimal("1e400"), "n": 10**400})
+    assert client.flush(timeout=30) == 0
+    client.track("u2", "Later", {})
+    assert client.flush(timeout=30) == 0
+
+    assert len(reports) == 1
+    assert reports[0][0]["properties"]["n"] == 10**400
+    assert sink.stats()["events"] == 1
+    assert_accounted(client.stats())

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import multiprocessing.util
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -239,3 +241,79 @@ def test_preloaded_parent_forks_workers(sink: Sink, tmp_path: Path) -> None:
     expected = [f"master-{i}" for i in range(25)]
     expected += [f"worker-{w}-{i}" for w in range(3) for i in range(10)]
     assert users == sorted(expected)
+
+
+def test_forked_child_exit_spares_parent_uploaders(
+    sink: Sink, make_client: Callable[..., Client]
+) -> None:
+    """A forked child that exits normally does not stop its parent's uploaders."""
+    client = make_client(workers=1)
+    client.track("parent", "Before Forks", {})
+    assert client.flush(timeout=30) == 0
+    uploader = client.stats().uploaders[0].pid
+    for _ in range(3):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - child
+            # The exit hook a normal exit runs: it sends SIGTERM to every daemonic
+            # process multiprocessing lists as a child of this process.
+            multiprocessing.util._exit_function()  # type: ignore[attr-defined]
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    client.track("parent", "After Forks", {})
+    assert client.flush(timeout=30) == 0
+
+    stats = client.stats()
+    assert stats.uploader_restarts == 0
+    assert [u.pid for u in stats.uploaders] == [uploader]
+    assert sink.stats()["events"] == 2
+
+
+def test_second_sigterm_keeps_the_shutdown(sink: Sink, tmp_path: Path) -> None:
+    """A second SIGTERM during the exit-time shutdown does not abort it."""
+    script = tmp_path / "twice.py"
+    script.write_text(
+        textwrap.dedent(f"""
+        import sys
+        import rudder_fast
+        from rudder_fast.sink import Faults
+        client = rudder_fast.Client({WRITE_KEY!r}, {sink.url!r}, workers=1, upload_interval=60)
+        for index in range(100):
+            client.track("user-%d" % index, "Twice", {{}})
+        print("ready", flush=True)
+        sys.stdin.read()
+    """)
+    )
+    sink.set_faults(Faults(delay_s=0.5))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with subprocess.Popen(
+        [sys.executable, str(script)], env=env, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True,
+    ) as process:  # fmt: skip
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "ready"
+        process.terminate()
+        assert wait_until(lambda: sink.stats()["connections"] >= 1, timeout=10)
+        process.terminate()
+        assert process.wait(timeout=30) == 143
+    assert sink.stats()["events"] == 100
+
+
+def test_uploader_killed_during_shutdown(sink: Sink) -> None:
+    """shutdown() without a timeout completes when an uploader dies while it waits."""
+    sink.set_faults(Faults(delay_s=1.0))
+    client = Client(WRITE_KEY, sink.url, workers=1)
+    for index in range(50):
+        client.track(f"user-{index}", "Killed In Shutdown", {})
+    assert wait_until(lambda: sink.stats()["connections"] >= 1, timeout=10)
+    victim = client.stats().uploaders[0].pid
+    killer = threading.Timer(0.3, os.kill, (victim, signal.SIGKILL))
+    killer.start()
+    try:
+        assert client.shutdown() == 0
+    finally:
+        killer.cancel()
+    stats = client.stats()
+    assert stats.delivered == 50
+    assert stats.uploader_restarts == 1
+    assert_accounted(stats)
