@@ -53,7 +53,7 @@ def call_from_event(event: Any, keep_message_id: bool) -> EventCall:
     elif kind == "alias":
         args = (event.get("previousId"), user_id, context, timestamp, integrations, message_id)
     else:
-        raise InvalidEvent(f"unknown type {str(kind)[:40]!r}")
+        raise InvalidEvent("type must be one of identify, track, page, screen, group, alias")
     return kind, args
 
 
@@ -77,4 +77,4 @@ def _timestamp(value: Any) -> datetime.datetime | None:
     try:
         return datetime.datetime.fromisoformat(text)
     except ValueError:
-        raise InvalidEvent(f"timestamp {value[:40]!r} is not ISO 8601") from None
+        raise InvalidEvent("timestamp is not an ISO 8601 date and time") from None

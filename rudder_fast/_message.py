@@ -222,14 +222,13 @@ def _invalid(argument: str, rule: str, value: Any) -> EventValidationError:
 
 
 def _require_id(argument: str, value: Any) -> None:
-    if value.__class__ is str and value:
+    """Require a string or a number, as the official SDK does (it accepts "" and 0)."""
+    if value.__class__ is str:
         return  # the common case, without the slower isinstance check against an ABC
-    if not value or not isinstance(value, _ID_TYPES):
-        if value is None or value == "":
-            raise EventValidationError(
-                f"{argument} is required: pass a non-empty string or a number"
-            )
-        raise _invalid(argument, "a non-empty string or a number", value)
+    if value is None:
+        raise EventValidationError(f"{argument} is required: pass a string or a number")
+    if not isinstance(value, _ID_TYPES):
+        raise _invalid(argument, "a string or a number", value)
 
 
 def _require_user(user_id: Any, anonymous_id: Any) -> None:

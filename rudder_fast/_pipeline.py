@@ -59,7 +59,7 @@ from ._retry import Decision
 from ._spool import Spool
 from ._worker import Chunk, Report
 from .config import Config
-from .errors import APIError, make_error
+from .errors import APIError, ConfigError, make_error
 from .stats import Stats, uploader_stats
 
 __all__ = ["Pipeline"]
@@ -121,7 +121,7 @@ class Pipeline:
         self._config = config
         self._uploader_config = config.uploader_config()
         self._linger_s = min(CHUNK_LINGER_S, config.upload_interval_s / 2)
-        self._spool = Spool(config.spool_dir, config.spool_max_bytes) if config.spool_dir else None
+        self._spool = _open_spool(config)
         # Serializes segment writes, which happen outside the pipeline lock.
         self._spool_write_lock = threading.Lock()
         self._replay_thread: threading.Thread | None = None
@@ -236,6 +236,20 @@ class Pipeline:
                 self._failed += 1
             else:
                 self._dropped[reason or "unknown"] += 1
+
+    def spool_sync(self, data: bytes, error: tuple[int | None, str, str]) -> bool:
+        """Spool an event that failed in sync_mode, if a spool is set and a retry may help.
+
+        Returns whether the event was spooled (and counted as such).
+        """
+        status, code, _ = error
+        if self._spool is None or self._config.retry.decide(status, code) is not Decision.RETRY:
+            return False
+        with self._lock:
+            self._enqueued += 1
+            self._spool_locked([data])
+        self._write_spool()
+        return True
 
     def add_request_counters(self, requests: int, retries: int, raw: int, sent: int) -> None:
         with self._lock:
@@ -545,10 +559,18 @@ class Pipeline:
             for data in events:
                 if self.put(data, replayed=True) == "closed":
                     # Shutting down: the claim stays, and a later client takes it over.
+                    self._spool.abandon(segment)
                     return
             # Each event now has an outcome, or is spooled again in a newer segment.
             if self.flush() == 0:
                 self._spool.release(segment)
+
+    def wait_for_replay(self, timeout: float | None = None) -> bool:
+        """Wait until the spool's older segments are replayed; False if time ran out."""
+        if self._replay_thread is None:
+            return True
+        self._replay_thread.join(timeout)
+        return not self._replay_thread.is_alive()
 
     def _emit_deferred_logs(self) -> None:
         """Log the uploaders' records outside the lock, as a handler may call back in."""
@@ -571,12 +593,22 @@ class Pipeline:
         self._schedule_locked(self._config.on_drop, (reason, _decode(events)))
 
     def schedule_drop(self, reason: str, events: list[dict[str, Any]]) -> None:
-        """Report events the client dropped to ``on_drop``, on the callback thread."""
-        if self._config.on_drop is None:
+        """Report events the client dropped to ``on_drop``, on the callback thread.
+
+        After shutdown the callback thread is gone, so the callback runs in the caller's.
+        """
+        on_drop = self._config.on_drop
+        if on_drop is None:
             return
         with self._lock:
-            self._ensure_callback_thread_locked()
-            self._schedule_locked(self._config.on_drop, (reason, events))
+            if not self._closed:
+                self._ensure_callback_thread_locked()
+                self._schedule_locked(on_drop, (reason, events))
+                return
+        try:
+            on_drop(reason, events)
+        except Exception:
+            log.exception("on_drop raised an exception")
 
     def report_error(self, error: APIError, events: list[dict[str, Any]]) -> None:
         """Report a batch sent in the caller's thread (sync_mode) to ``on_error``."""
@@ -786,6 +818,18 @@ class Pipeline:
         if self._pool is not None:
             forget_inherited_uploaders(self._pool)
         self._init_state()
+
+
+def _open_spool(config: Config) -> Spool | None:
+    if not config.spool_dir:
+        return None
+    try:
+        return Spool(config.spool_dir, config.spool_max_bytes)
+    except OSError as error:
+        raise ConfigError(
+            f"spool_dir {config.spool_dir!r} cannot be used: {error}; pass a writable "
+            "directory path"
+        ) from error
 
 
 def _decode(events: list[bytes]) -> list[dict[str, Any]]:

@@ -13,7 +13,8 @@ The rules (the README's value table lists them, and tests/test_serialize.py chec
 - ``datetime``, ``date`` and ``time`` become ISO 8601 strings, naive values stay naive.
 - ``timedelta`` becomes its length in seconds, as a number.
 - dataclasses become objects.
-- dict keys that are not strings become strings as ``json.dumps`` writes them.
+- dict keys that are not strings become strings as ``json.dumps`` writes them; keys that
+  become equal strings keep the last value, with a warning.
 - integers beyond 64 bits are sent exactly, as JSON numbers.
 - strings with lone surrogates have each one replaced by U+FFFD.
 - objects of other types become ``str(obj)``, and a rate-limited warning names the type.
@@ -25,6 +26,7 @@ raises ``UnserializableEvent``; the caller drops that event with a reason.
 from __future__ import annotations
 
 import collections.abc
+import contextlib
 import dataclasses
 import datetime
 import decimal
@@ -85,7 +87,8 @@ def _default(value: Any) -> Any:
         return value.total_seconds()
     if hasattr(value, "tolist") and callable(value.tolist):
         # numpy arrays of dtypes orjson does not encode (object, datetime64, ...)
-        return value.tolist()
+        with contextlib.suppress(Exception):
+            return value.tolist()
     if isinstance(value, collections.abc.Mapping):
         return dict(value)
     if isinstance(value, collections.abc.Sequence | collections.abc.Set):
@@ -116,11 +119,20 @@ def _sanitize(value: Any, depth: int) -> Any:
             return value
         return orjson.Fragment(int.__repr__(value))
     if isinstance(value, dict):
-        return {_key(key): _sanitize(item, depth + 1) for key, item in value.items()}
+        sanitized = {_key(key): _sanitize(item, depth + 1) for key, item in value.items()}
+        if len(sanitized) < len(value):
+            _unknown_type_warning.warning(
+                "Keys that become the same string (such as 1 and '1') were merged; the "
+                "last value of each was kept. Use distinct string keys"
+            )
+        return sanitized
     if isinstance(value, list | tuple | set | frozenset):
         return [_sanitize(item, depth + 1) for item in value]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _sanitize(dataclasses.asdict(value), depth)
+        # Not dataclasses.asdict: it deep-copies every field, which fails on locks,
+        # generators and other objects that cannot be copied.
+        fields = {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
+        return _sanitize(fields, depth)
     if isinstance(value, enum.Enum):
         return _sanitize(value.value, depth)
     try:

@@ -45,6 +45,11 @@ CORRUPT_DIR = "corrupt"
 _SEGMENT_NAME = re.compile(r"^(\d+)-(\d+)-(\d+)-(\d+)\.seg\.zst$")
 _CLAIMED_NAME = re.compile(r"^(.+\.seg\.zst)\.claimed-(\d+)$")
 
+# Claimed segments some replay in this process is working on. A claim named after this
+# process but absent here was left by a client that shut down, and may be taken over.
+_claims_in_use: set[Path] = set()
+_claims_lock = threading.Lock()
+
 # Choice: zstandard's default level; spooling is rare and disk space is what matters.
 ZSTD_LEVEL = 3
 
@@ -144,9 +149,16 @@ class Spool:
                 break
             claimed = path.with_name(path.name + CLAIM_MARK + str(os.getpid()))
             if _rename_if_present(path, claimed):
-                return ClaimedSegment(claimed, count)
+                return _in_use(ClaimedSegment(claimed, count))
         for path, owner in self._claims():
-            if owner != os.getpid() and not psutil.pid_exists(owner):
+            if owner == os.getpid():
+                with _claims_lock:
+                    if path in _claims_in_use:
+                        continue
+                    _claims_in_use.add(path)
+                log.info("Taking over spool segment %s left by an earlier client", path.name)
+                return ClaimedSegment(path, _count_from_name(path.name))
+            if not psutil.pid_exists(owner):
                 claimed = path.with_name(
                     _CLAIMED_NAME.sub(r"\1", path.name) + CLAIM_MARK + str(os.getpid())
                 )
@@ -154,7 +166,7 @@ class Spool:
                     log.info(
                         "Taking over spool segment %s from exited process %d", claimed.name, owner
                     )
-                    return ClaimedSegment(claimed, _count_from_name(claimed.name))
+                    return _in_use(ClaimedSegment(claimed, _count_from_name(claimed.name)))
         return None
 
     def read(self, segment: ClaimedSegment) -> list[bytes] | None:
@@ -176,6 +188,12 @@ class Spool:
         """Delete a claimed segment whose events all have an outcome."""
         with contextlib.suppress(FileNotFoundError):
             os.unlink(segment.path)
+        self.abandon(segment)
+
+    def abandon(self, segment: ClaimedSegment) -> None:
+        """Leave a claimed segment for a later client, in this process or another."""
+        with _claims_lock:
+            _claims_in_use.discard(segment.path)
 
     def _set_aside(self, path: Path, reason: str) -> None:
         corrupt = self.directory / CORRUPT_DIR
@@ -183,6 +201,8 @@ class Spool:
         target = corrupt / _CLAIMED_NAME.sub(r"\1", path.name)
         with contextlib.suppress(FileNotFoundError):
             os.rename(path, target)
+        with _claims_lock:
+            _claims_in_use.discard(path)
         log.warning("Spool segment %s is corrupt (%s); moved it to %s", path.name, reason, corrupt)
 
     # -- listing --------------------------------------------------------------------
@@ -222,8 +242,21 @@ class Spool:
         )
 
 
+def _in_use(segment: ClaimedSegment) -> ClaimedSegment:
+    with _claims_lock:
+        _claims_in_use.add(segment.path)
+    return segment
+
+
 def _make_private_dir(path: Path) -> None:
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        log.warning(
+            "Spool directory %s is readable or writable by other users (mode %o); events "
+            "are personal data, so consider chmod 700",
+            path, mode,
+        )  # fmt: skip
 
 
 def _rename_if_present(source: Path, target: Path) -> bool:

@@ -9,7 +9,9 @@ import logging
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import orjson
 
@@ -17,7 +19,7 @@ from ._events_file import InvalidEvent, call_from_event
 from ._spool import Spool
 from .client import Client
 from .config import DEFAULT_GZIP_LEVEL, default_workers
-from .errors import ConfigError, EventValidationError
+from .errors import APIError, ConfigError, EventValidationError
 
 __all__ = ["main"]
 
@@ -59,14 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="the data plane's URL (default: $RUDDER_DATA_PLANE_URL)",
     )
     send.add_argument(
-        "--workers", type=int, default=default_workers(),
+        "--workers", type=_positive_int, default=default_workers(),
         help="uploader processes (default: %(default)s on this machine)",
     )  # fmt: skip
     send.add_argument(
         "--upload-size", type=int, default=100, help="events per batch (default: 100)"
     )
     send.add_argument(
-        "--upload-interval", type=float, default=0.5,
+        "--upload-interval", type=_positive_float, default=0.5,
         help="seconds an event may wait for its batch to fill (default: 0.5)",
     )  # fmt: skip
     send.add_argument(
@@ -75,11 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     send.add_argument("--no-gzip", action="store_true", help="send plain JSON bodies")
     send.add_argument(
-        "--timeout", type=float, default=15.0, help="seconds per HTTP attempt (default: 15)"
+        "--timeout",
+        type=_positive_float,
+        default=15.0,
+        help="seconds per HTTP attempt (default: 15)",
     )
     send.add_argument("--max-retries", type=int, default=10, help="retries per batch (default: 10)")
     send.add_argument(
-        "--max-queue-size", type=int, default=100_000,
+        "--max-queue-size", type=_positive_int, default=100_000,
         help="events held at once; reading waits for room beyond it (default: 100000)",
     )  # fmt: skip
     send.add_argument("--spool-dir", help="keep events that cannot be delivered in this directory")
@@ -96,6 +101,26 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = spool_commands.add_parser("inspect", help="summarize what a spool holds")
     inspect.add_argument("directory", help="the spool directory (spool_dir)")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,6 +170,11 @@ def _send(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         parser.error("no write key: pass --write-key or set RUDDER_WRITE_KEY")
     if not args.data_plane_url:
         parser.error("no data plane: pass --data-plane-url or set RUDDER_DATA_PLANE_URL")
+    failures: Counter[str] = Counter()
+
+    def count_failure(error: APIError, events: list[dict[str, Any]]) -> None:
+        failures[str(error)] += len(events)
+
     try:
         client = Client(
             args.write_key,
@@ -161,6 +191,7 @@ def _send(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
             queue_full_timeout=3600.0,
             spool_dir=args.spool_dir,
             handle_sigterm=False,
+            on_error=count_failure,
         )
     except ConfigError as error:
         parser.error(str(error))
@@ -179,6 +210,8 @@ def _send(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
                         progress.clear()
                         print(f"line {number}: skipped: {reason}", file=sys.stderr)
                 progress.update(client)
+        # With --spool-dir, events spooled by earlier runs are replayed in the background.
+        client._pipeline.wait_for_replay()
         client.flush()
     except OSError as error:
         print(f"rudder-fast: cannot read {args.file!r}: {error}", file=sys.stderr)
@@ -191,6 +224,10 @@ def _send(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     stats = client.stats()
     if invalid > MAX_REPORTED_INVALID_LINES:
         print(f"... {invalid - MAX_REPORTED_INVALID_LINES} more invalid lines", file=sys.stderr)
+    for reason, count in failures.most_common():
+        print(f"failed: {count} events: {reason}", file=sys.stderr)
+    for reason, count in sorted(stats.dropped_by_reason.items()):
+        print(f"dropped: {count} events: {reason}", file=sys.stderr)
     print(
         f"delivered {stats.delivered}  failed {stats.failed}  dropped {stats.dropped}  "
         f"spooled {stats.spooled}  invalid lines {invalid}"

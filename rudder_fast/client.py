@@ -268,6 +268,8 @@ class Client:
             self._pipeline.count_sync(DELIVERED)
             return True, message
         if outcome.kind == FAILED and outcome.error is not None:
+            if self._pipeline.spool_sync(data, outcome.error):
+                return True, message
             self._pipeline.count_sync(FAILED)
             self._pipeline.report_error(make_error(*outcome.error), [message])
         else:

@@ -83,7 +83,7 @@ class UploaderConfig:
     gzip_level: int
     connect_timeout_s: float
     read_timeout_s: float
-    proxy_url: str | None
+    proxy_url: str | None = field(repr=False)  # may carry the proxy's password
     upload_size: int
     upload_interval_s: float
     max_request_bytes: int
@@ -106,7 +106,7 @@ class Config:
     sync_mode: bool = False
     connect_timeout_s: float = 15.0
     read_timeout_s: float = 15.0
-    proxy_url: str | None = None
+    proxy_url: str | None = field(default=None, repr=False)  # may carry a password
     workers: int = 1
     upload_size: int = 100
     upload_interval_s: float = 0.5
@@ -177,7 +177,7 @@ def build_config(
     Raises ``ConfigError`` naming the option, the rule and the value received (never the
     write key's value).
     """
-    send = bool(send)
+    send = _require_bool("send", send)
     if not isinstance(write_key, str) or not write_key.strip():
         raise ConfigError(
             f"write_key must be a non-empty string (your source's write key), "
@@ -197,9 +197,13 @@ def build_config(
     connect_timeout_s, read_timeout_s = _timeouts(timeout)
     url = _data_plane_url(data_plane_url, required=send)
     max_event_bytes = _require_int("max_event_bytes", max_event_bytes, minimum=256)
-    max_request_bytes = _require_int(
-        "max_request_bytes", max_request_bytes, minimum=max_event_bytes + 1024
-    )
+    max_request_bytes = _require_int("max_request_bytes", max_request_bytes, minimum=1)
+    if max_request_bytes < max_event_bytes + 1024:
+        raise ConfigError(
+            f"max_request_bytes ({max_request_bytes}) must be at least max_event_bytes + 1024 "
+            f"({max_event_bytes + 1024}), so the largest event and the batch envelope fit "
+            "in one request; raise max_request_bytes or lower max_event_bytes"
+        )
     if max_request_bytes > SERVER_MAX_REQUEST_BYTES:
         log.warning(
             "max_request_bytes=%d is above the data plane's default limit of %d bytes; "
@@ -212,16 +216,16 @@ def build_config(
     return Config(
         write_key=write_key,
         data_plane_url=url,
-        debug=bool(debug),
+        debug=_require_bool("debug", debug),
         max_queue_size=_require_int("max_queue_size", max_queue_size, minimum=1),
         send=send,
         on_error=_require_callable("on_error", on_error),
-        gzip=bool(gzip),
-        sync_mode=bool(sync_mode),
+        gzip=_require_bool("gzip", gzip),
+        sync_mode=_require_bool("sync_mode", sync_mode),
         connect_timeout_s=connect_timeout_s,
         read_timeout_s=read_timeout_s,
         proxy_url=_proxy_url(proxies, url),
-        workers=default_workers() if workers is None else _require_int("thread", workers, 1),
+        workers=default_workers() if workers is None else _workers(workers),
         upload_size=_require_int("upload_size", upload_size, minimum=1),
         upload_interval_s=_require_seconds("upload_interval", upload_interval),
         max_event_bytes=max_event_bytes,
@@ -234,7 +238,7 @@ def build_config(
         on_drop=_require_callable("on_drop", on_drop),
         retry=retry_policy,
         ca_certs=_ca_certs(ca_certs),
-        handle_sigterm=bool(handle_sigterm),
+        handle_sigterm=_require_bool("handle_sigterm", handle_sigterm),
         spool_dir=_spool_dir(spool_dir),
         spool_max_bytes=(
             DEFAULT_SPOOL_MAX_BYTES
@@ -250,6 +254,27 @@ def _require_int(name: str, value: Any, minimum: int) -> int:
             f"{name} must be an integer >= {minimum}, got {value!r} ({type(value).__name__})"
         )
     return value
+
+
+# Choice: more uploaders than this only add processes contending for the same cores.
+MAX_WORKERS = 64
+
+
+def _workers(value: Any) -> int:
+    workers = _require_int("thread", value, minimum=1)
+    if workers > MAX_WORKERS:
+        raise ConfigError(f"thread (workers) must be at most {MAX_WORKERS}, got {workers}")
+    return workers
+
+
+def _require_bool(name: str, value: Any) -> bool:
+    """Accept a bool, 0 or 1, or None (False), as code written for the official SDK passes."""
+    if value is None or value is True or value is False or value in (0, 1):
+        return bool(value)
+    raise ConfigError(
+        f"{name} must be True or False, got {value!r} ({type(value).__name__}); a string "
+        "such as 'false' would count as true"
+    )
 
 
 def _require_seconds(name: str, value: Any, allow_zero: bool = False) -> float:
@@ -309,6 +334,11 @@ def _data_plane_url(url: Any, required: bool) -> str:
         raise ConfigError(
             f"dataPlaneUrl {url!r} must be an absolute http:// or https:// URL "
             "with a host, for example 'https://your-dataplane.example.com'"
+        )
+    if parsed.path and parsed.path.rstrip("/").endswith("/v1/batch"):
+        raise ConfigError(
+            f"dataPlaneUrl {_without_auth(parsed)!r} must be the data plane's base URL, "
+            "without /v1/batch: the SDK adds that path"
         )
     if parsed.query or parsed.fragment or parsed.auth:
         raise ConfigError(

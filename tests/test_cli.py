@@ -104,7 +104,8 @@ def test_send_reports_invalid_lines(sink: Sink, tmp_path: Path) -> None:
     assert "line 2: skipped: not valid JSON" in result.stderr
     assert "line 3: skipped: user_id or anonymous_id is required" in result.stderr
     assert "line 4: skipped: a JSON list, not an object" in result.stderr
-    assert "line 5: skipped: unknown type 'teleport'" in result.stderr
+    assert "line 5: skipped: type must be one of identify, track" in result.stderr
+    assert "teleport" not in result.stderr
     assert "invalid lines 4" in result.stdout
     assert sink.stats()["events"] == 2
 
@@ -125,6 +126,7 @@ def test_send_failed_events_exit_nonzero(sink: Sink, tmp_path: Path) -> None:
     result = run_cli("send", str(path), "--write-key", "wrong", "--data-plane-url", sink.url)
     assert result.returncode == 1
     assert "delivered 0  failed 1" in result.stdout
+    assert "failed: 1 events: unauthorized: invalid write key (HTTP 401)" in result.stderr
 
 
 def test_spool_inspect_summarizes(tmp_path: Path) -> None:

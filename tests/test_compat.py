@@ -80,6 +80,10 @@ MINIMAL_CALLS = [
     ("screen", (None, None, None, None, None, None, 7.5)),
     ("group", ("u-1", 12345)),
     ("alias", ("old", 99)),
+    ("alias", (0, "u-1")),
+    ("alias", ("", "u-1")),
+    ("group", ("u-1", 0)),
+    ("group", ("u-1", "")),
 ]
 
 

@@ -160,3 +160,36 @@ def test_odd_user_ids(user_id: Any, error: type[Exception] | None) -> None:
     else:
         with pytest.raises(error, match="user_id or anonymous_id"):
             client.track(user_id, "Odd Id")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"send": "false"}, "send must be True or False"),
+        ({"gzip": "no"}, "gzip must be True or False"),
+        ({"debug": 2}, "debug must be True or False"),
+        ({"workers": 1000}, "must be at most 64"),
+        ({"max_event_bytes": 3_999_500}, "max_request_bytes .* must be at least max_event_bytes"),
+        ({"host": "http://127.0.0.1:9/v1/batch"}, "without /v1/batch"),
+    ],
+)
+def test_misleading_options_are_rejected(options: dict[str, Any], message: str) -> None:
+    """Options that would silently misbehave raise a ConfigError that says why."""
+    options.setdefault("host", "http://127.0.0.1:9")
+    with pytest.raises(ConfigError, match=message):
+        Client(WRITE_KEY, **options)
+
+
+def test_proxy_password_not_in_repr() -> None:
+    """A proxy URL's password stays out of the config's repr."""
+    client = Client(WRITE_KEY, "http://127.0.0.1:9", proxies="http://user:s3cret@proxy:3128",
+                    send=False)  # fmt: skip
+    assert "s3cret" not in repr(client.config)
+
+
+def test_unusable_spool_dir_is_config_error(tmp_path: Any) -> None:
+    """A spool_dir that cannot be created raises ConfigError naming it."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ConfigError, match="spool_dir"):
+        Client(WRITE_KEY, "http://127.0.0.1:9", spool_dir=str(blocker / "spool"))

@@ -112,6 +112,26 @@ def test_value_rule(value: Any, expected: Any) -> None:
     assert roundtrip(value) == expected
 
 
+@dataclasses.dataclass
+class Holder:
+    lock: Any
+    big: int
+
+
+def test_uncopyable_dataclass_on_slow_path() -> None:
+    """A dataclass holding a lock serializes even when a big integer forces the slow path."""
+    import threading
+
+    value = roundtrip(Holder(threading.Lock(), 2**70))
+    assert value["big"] == 2**70
+    assert "lock" in value["lock"]
+
+
+def test_colliding_keys_keep_last_value() -> None:
+    """Keys 1 and "1" become one key; the last value is kept."""
+    assert roundtrip({1: "int key", "1": "str key"}) == {"1": "str key"}
+
+
 def test_big_int_keeps_its_neighbours() -> None:
     """A big integer costs neither its list nor the other properties."""
     event = {"properties": {"ids": [1, 2**65, 3], "name": "kept", "nan": math.nan}}

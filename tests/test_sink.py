@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import json
 import logging
 import os
 import random
@@ -1143,3 +1144,15 @@ def test_cli_rejects_invalid_fault(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert exited.value.code == 2
     assert "Faults.fail_rate must be from 0 to 1, got 2.0" in capsys.readouterr().err
+
+
+def test_huge_integers_are_recorded_exactly(tmp_path: Path, http: urllib3.PoolManager) -> None:
+    """Events with integers orjson cannot write are still recorded and listed."""
+    record = tmp_path / "events.ndjson"
+    with Sink(record_path=record) as sink:
+        body = b'{"batch":[{"userId":"u","n":1' + b"0" * 400 + b"}]}"
+        assert post_batch(http, sink, body).status == 200
+        listed = http.request("GET", sink.url + "/_sink/events")
+    assert listed.status == 200
+    assert json.loads(listed.data)[0]["n"] == 10**400
+    assert json.loads(record.read_text())["n"] == 10**400

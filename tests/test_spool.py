@@ -181,3 +181,34 @@ def test_size_cap_evicts_oldest(tmp_path: Path, caplog: pytest.LogCaptureFixture
     remaining = sorted(path.name for path in tmp_path.glob("*.seg.zst"))
     assert remaining == sorted(remaining)[-summary.segments :]
     assert any("evicted the" in record.getMessage() for record in caplog.records)
+
+
+def test_sync_mode_spools_failures(tmp_path: Path) -> None:
+    """In sync_mode a failure worth retrying later is spooled, and the call returns True."""
+    with Sink() as probe:
+        url = probe.url
+    client = Client(WRITE_KEY, url, sync_mode=True, retry_policy=SHORT_RETRY, spool_dir=tmp_path)
+    queued, _ = client.track("u1", "Sync Down", {})
+    assert queued
+    stats = client.stats()
+    assert stats.spooled == 1
+    assert stats.failed == 0
+    assert_accounted(stats)
+    assert Spool(tmp_path, 2**30).summary().events == 1
+
+
+def test_claim_left_in_this_process_is_taken_over(sink: Sink, tmp_path: Path) -> None:
+    """A segment claimed by a client that shut down is replayed by the next one."""
+    spool = Spool(tmp_path, 2**30)
+    spool.write(_events(30, "left"))
+    claimed = spool.claim_next()
+    assert claimed is not None
+    spool.abandon(claimed)
+
+    client = Client(WRITE_KEY, sink.url, workers=1, spool_dir=tmp_path)
+    try:
+        assert wait_until(lambda: sink.stats()["events"] >= 30, timeout=30)
+        assert client._pipeline.wait_for_replay(timeout=30)
+    finally:
+        client.shutdown(timeout=10)
+    assert spool.summary().claimed == 0

@@ -174,6 +174,16 @@ def parse_batch(decoded: bytes) -> list[dict[str, Any]]:
     return batch
 
 
+def dump_json(value: Any) -> bytes:
+    """Serialize stored events; integers orjson cannot write go through the standard library."""
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode(
+            "utf-8", "surrogatepass"
+        )
+
+
 def _parse_strictly(decoded: bytes) -> Any:
     try:
         return json.loads(decoded, parse_constant=_reject_constant)

@@ -26,6 +26,7 @@ from ._gateway import (
     RequestRejected,
     check_request_size,
     decode_body,
+    dump_json,
     parse_batch,
     read_write_key,
 )
@@ -258,7 +259,7 @@ class SinkApp:
         return _Response(200, _JSON, body)
 
     def _handle_events(self, request: _Request) -> _Response:
-        return _Response(200, _JSON, orjson.dumps(self.store.events()))
+        return _Response(200, _JSON, dump_json(self.store.events()))
 
     def _handle_reset(self, request: _Request) -> _Response:
         self.store.reset()

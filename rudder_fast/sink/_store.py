@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 from typing import IO, Any, TypedDict
 
-import orjson
+from ._gateway import dump_json
 
 __all__ = ["EventStore", "SinkStats"]
 
@@ -106,7 +106,7 @@ class EventStore:
         ``responded`` is False when the connection is closed instead of sending 200.
         """
         if self._record_file is not None:
-            lines = b"\n".join([orjson.dumps(event) for event in events])
+            lines = b"\n".join([dump_json(event) for event in events])
             self._record_file.write(lines + b"\n")
             self._record_file.flush()
 
