@@ -64,7 +64,7 @@ def default_workers() -> int:
 
     Each uploader has one request in flight, so while one waits for the data plane
     another compresses the next batch. On the 2-core benchmark machine, 2 uploaders
-    delivered about 40 % more events per second than 1 (bench/RESULTS.md).
+    delivered 47 % more events per second than 1 at upload_size 500 (bench/RESULTS.md).
     """
     try:
         cores = len(os.sched_getaffinity(0))
