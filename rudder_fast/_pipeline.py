@@ -52,6 +52,7 @@ from ._pool import (
     exit_cleanly_on_sigterm,
     forget_inherited_uploaders,
     join_or_kill,
+    note_exit_started,
     spawn_pool,
 )
 from ._ratelimit import RateLimitedLog
@@ -775,6 +776,8 @@ class Pipeline:
             self._callback_thread.join(timeout)
 
     def _shutdown_at_exit(self) -> None:
+        if self._config.handle_sigterm:
+            note_exit_started()
         self.shutdown(self._config.exit_timeout_s)
 
     # -- stats ------------------------------------------------------------------------

@@ -28,6 +28,7 @@ __all__ = [
     "exit_cleanly_on_sigterm",
     "forget_inherited_uploaders",
     "join_or_kill",
+    "note_exit_started",
     "spawn_pool",
 ]
 
@@ -141,6 +142,17 @@ def _raise_system_exit(signum: int, _frame: types.FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
+def note_exit_started() -> None:
+    """Ignore SIGTERM from now on: the bounded shutdown at exit has begun.
+
+    A process exiting normally can get SIGTERM during that shutdown, for example a
+    ``multiprocessing.Pool`` worker: its pool asks it to stop, then terminates it.
+    Raising SystemExit then would abort the delivery of what it queued.
+    """
+    global _exit_requested  # noqa: PLW0603 - shared with the signal handler
+    _exit_requested = True
+
+
 def _reset_exit_request_in_child() -> None:
     global _exit_requested  # noqa: PLW0603
     _exit_requested = False
@@ -156,11 +168,7 @@ def exit_cleanly_on_sigterm() -> None:
     lose every event still in the parent. Only a default handler is replaced, and only
     from the main thread (the one place signal handlers can be set): an application or
     server that handles SIGTERM itself keeps its handler. The exit status stays 143.
-    Further SIGTERMs are ignored while that shutdown runs.
-
-    NOTE: a ``multiprocessing.Pool`` left by ``terminate()`` (what its ``with`` block
-    does) delivered anywhere from none to all of its workers' queued events in testing;
-    ``close()`` then ``join()`` delivers all. The cause is not yet understood.
+    Further SIGTERMs are ignored while that shutdown runs, whatever started it.
     """
     if threading.current_thread() is not threading.main_thread():
         return

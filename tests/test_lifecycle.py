@@ -210,6 +210,32 @@ def test_fork_pool_workers_deliver(sink: Sink, tmp_path: Path) -> None:
     assert sink.stats()["duplicates"] == 0
 
 
+def test_pool_with_block_delivers(sink: Sink, tmp_path: Path) -> None:
+    """A Pool's with block terminates its workers; their events still arrive."""
+    result = _run_script(
+        tmp_path,
+        f"""
+        import multiprocessing
+        import rudder_fast
+
+        def init():
+            rudder_fast.write_key = {WRITE_KEY!r}
+            rudder_fast.dataPlaneUrl = {sink.url!r}
+            rudder_fast.workers = 1
+
+        def work(index):
+            return rudder_fast.track("pool-%d" % index, "Terminated Pool", {{}})[0]
+
+        if __name__ == "__main__":
+            with multiprocessing.get_context("fork").Pool(4, initializer=init) as pool:
+                assert all(pool.map(work, range(200)))
+        """,
+    )
+    assert result.returncode == 0, result.stderr
+    assert sink.stats()["events"] == 200
+    assert sink.stats()["duplicates"] == 0
+
+
 def test_preloaded_parent_forks_workers(sink: Sink, tmp_path: Path) -> None:
     """A gunicorn-style parent that started the client forks workers; nothing is resent."""
     result = _run_script(
