@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import multiprocessing
 import multiprocessing.queues
@@ -66,12 +67,30 @@ class UploaderPool:
         self.controls = controls
 
 
+# A pipe holds 64 KiB by default, less than one chunk of 256 events of 1 KB, so the
+# feeder thread and the uploaders would take turns on every chunk, and an uploader would
+# often find the pipe empty while the next chunk was still being written. 1 MiB is the
+# most an unprivileged process may ask for (/proc/sys/fs/pipe-max-size on Linux).
+TASK_PIPE_BYTES = 1024 * 1024
+
+
+def _enlarge_pipe(tasks: TaskQueue) -> None:
+    set_pipe_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if set_pipe_size is None:  # pragma: no cover - not Linux
+        return
+    # NOTE: _writer is multiprocessing.Queue's private end of the pipe.
+    with contextlib.suppress(OSError, AttributeError):
+        writer = tasks._writer  # type: ignore[attr-defined]  # private, see the NOTE
+        fcntl.fcntl(writer.fileno(), set_pipe_size, TASK_PIPE_BYTES)
+
+
 def spawn_pool(config: UploaderConfig, workers: int, flush_target: int) -> UploaderPool:
     """Start ``workers`` uploader processes with a new task queue and results queue."""
     # spawn, not fork: the parent has threads running, and a forked child would
     # inherit their locks in whatever state they were.
     ctx = multiprocessing.get_context("spawn")
     tasks = TaskQueue(ctx)
+    _enlarge_pipe(tasks)
     # A queue starts its feeder thread on the first put, and from Python 3.12 no thread
     # can start during interpreter exit, when the bounded shutdown may make that put.
     # A None starts the thread now; uploaders skip it.
