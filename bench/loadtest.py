@@ -137,6 +137,16 @@ class _Window:
         return cls(time.perf_counter(), cpu_seconds(os.getpid()), cpu_seconds(sink_pid), reset)
 
 
+def _sink_usage(sink: SinkProcess, window: _Window) -> ProcessUsage:
+    """Measure the sink's CPU since the window opened, and its peak memory."""
+    return ProcessUsage(
+        "sink",
+        sink.pid,
+        cpu_seconds(sink.pid) - window.sink_cpu_s,
+        *peak_rss_bytes(sink.pid),
+    )
+
+
 def _bind(target: Any, calls: list[EventCall]) -> list[BoundCall]:
     methods = {kind: getattr(target, kind) for kind in {kind for kind, _ in calls}}
     return [(methods[kind], args) for kind, args in calls]
@@ -178,12 +188,7 @@ def run_rudder_fast(settings: Settings, workload: Workload) -> dict[str, Any]:
                 for n, u in enumerate(stats.uploaders, 1)
             ]
             sink_stats = sink.wait_for_events(settings.events, SINK_COUNT_TIMEOUT_S)
-            sink_usage = ProcessUsage(
-                "sink",
-                sink.pid,
-                cpu_seconds(sink.pid) - window.sink_cpu_s,
-                *peak_rss_bytes(sink.pid),
-            )
+            sink_usage = _sink_usage(sink, window)
         finally:
             gc.unfreeze()
             client.shutdown(SHUTDOWN_TIMEOUT_S)
@@ -295,12 +300,7 @@ def run_official(settings: Settings, workload: Workload) -> dict[str, Any]:
             producer_rss, producer_rss_is_peak = peak_rss_bytes(os.getpid())
             accepted = settings.events - loop.rejected - loop.raised
             sink_stats = sink.wait_for_events(accepted, SINK_COUNT_TIMEOUT_S)
-            sink_usage = ProcessUsage(
-                "sink",
-                sink.pid,
-                cpu_seconds(sink.pid) - window.sink_cpu_s,
-                *peak_rss_bytes(sink.pid),
-            )
+            sink_usage = _sink_usage(sink, window)
         finally:
             gc.unfreeze()
             for consumer in client.consumers:

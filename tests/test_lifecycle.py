@@ -32,6 +32,16 @@ def _run_script(tmp_path: Path, body: str, timeout: float = 60) -> subprocess.Co
     )  # fmt: skip
 
 
+def _start_script(path: Path, body: str, stderr: int | None = None) -> subprocess.Popen[str]:
+    """Write ``body`` to ``path`` and start it, with standard input and output as pipes."""
+    path.write_text(textwrap.dedent(body))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [sys.executable, str(path)], env=env, stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=stderr, text=True,
+    )  # fmt: skip
+
+
 def test_script_exit_without_flush_delivers(sink: Sink, tmp_path: Path) -> None:
     """A script with no __main__ guard and no flush() still delivers what it queued."""
     result = _run_script(
@@ -120,9 +130,9 @@ def test_forked_child_has_its_own_pipeline(sink: Sink, make_client: Callable[...
 
 def test_killed_parent_leaves_no_orphans(sink: Sink, tmp_path: Path) -> None:
     """Uploaders exit by themselves after their parent is SIGKILLed."""
-    script = tmp_path / "victim.py"
-    script.write_text(
-        textwrap.dedent(f"""
+    with _start_script(
+        tmp_path / "victim.py",
+        f"""
         import sys
         import rudder_fast
         client = rudder_fast.Client({WRITE_KEY!r}, {sink.url!r}, workers=2)
@@ -130,13 +140,9 @@ def test_killed_parent_leaves_no_orphans(sink: Sink, tmp_path: Path) -> None:
         client.flush(timeout=30)
         print(" ".join(str(u.pid) for u in client.stats().uploaders), flush=True)
         sys.stdin.read()
-    """)
-    )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    with subprocess.Popen(
-        [sys.executable, str(script)], env=env, stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    ) as victim:  # fmt: skip
+    """,
+        stderr=subprocess.DEVNULL,
+    ) as victim:
         assert victim.stdout is not None
         pids = [int(pid) for pid in victim.stdout.readline().split()]
         victim.kill()
@@ -155,9 +161,9 @@ def _is_running(pid: int) -> bool:
 
 def test_sigterm_exit_delivers(sink: Sink, tmp_path: Path) -> None:
     """SIGTERM to a script runs the bounded shutdown: queued events arrive, status 143."""
-    script = tmp_path / "terminated.py"
-    script.write_text(
-        textwrap.dedent(f"""
+    with _start_script(
+        tmp_path / "terminated.py",
+        f"""
         import sys
         import rudder_fast
         client = rudder_fast.Client({WRITE_KEY!r}, {sink.url!r}, workers=1, upload_interval=60)
@@ -165,13 +171,8 @@ def test_sigterm_exit_delivers(sink: Sink, tmp_path: Path) -> None:
             client.track("user-%d" % index, "Before SIGTERM", {{}})
         print("ready", flush=True)
         sys.stdin.read()
-    """)
-    )
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    with subprocess.Popen(
-        [sys.executable, str(script)], env=env, stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, text=True,
-    ) as process:  # fmt: skip
+    """,
+    ) as process:
         assert process.stdout is not None
         assert process.stdout.readline().strip() == "ready"
         process.terminate()
@@ -297,9 +298,10 @@ def test_forked_child_exit_spares_parent_uploaders(
 
 def test_second_sigterm_keeps_the_shutdown(sink: Sink, tmp_path: Path) -> None:
     """A second SIGTERM during the exit-time shutdown does not abort it."""
-    script = tmp_path / "twice.py"
-    script.write_text(
-        textwrap.dedent(f"""
+    sink.set_faults(Faults(delay_s=0.5))
+    with _start_script(
+        tmp_path / "twice.py",
+        f"""
         import sys
         import rudder_fast
         from rudder_fast.sink import Faults
@@ -308,14 +310,8 @@ def test_second_sigterm_keeps_the_shutdown(sink: Sink, tmp_path: Path) -> None:
             client.track("user-%d" % index, "Twice", {{}})
         print("ready", flush=True)
         sys.stdin.read()
-    """)
-    )
-    sink.set_faults(Faults(delay_s=0.5))
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    with subprocess.Popen(
-        [sys.executable, str(script)], env=env, stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, text=True,
-    ) as process:  # fmt: skip
+    """,
+    ) as process:
         assert process.stdout is not None
         assert process.stdout.readline().strip() == "ready"
         process.terminate()
