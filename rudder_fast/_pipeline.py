@@ -147,7 +147,7 @@ class Pipeline:
         self._pool: UploaderPool | None = None
         self._started = False
         self._closing = False
-        # Set by shutdown once it tells the uploaders to stop, so their exits are expected.
+        # Set by shutdown when it sends the uploaders "stop", so their exits are expected.
         self._stopping_uploaders = False
         self._closed = False
         self._broken = False
@@ -840,7 +840,7 @@ def _decode(events: list[bytes]) -> list[dict[str, Any]]:
 
 
 def _decode_one(event: bytes) -> dict[str, Any]:
-    """Parse an event for a callback; never raises, whatever the bytes hold."""
+    """Parse an event for a callback; never raises, whatever the bytes contain."""
     try:
         return orjson.loads(event)  # type: ignore[no-any-return]
     except orjson.JSONDecodeError:
@@ -849,7 +849,7 @@ def _decode_one(event: bytes) -> dict[str, Any]:
         # The standard library reads numbers beyond a double's range, which orjson
         # rejects and which the serializer writes exactly.
         return json.loads(event)  # type: ignore[no-any-return]
-    except ValueError:
+    except (ValueError, RecursionError):
         # Only a spool segment edited by hand can hold bytes that are not JSON.
         return {"unparseable_event": event.decode("utf-8", "replace")}
 

@@ -67,7 +67,7 @@ class UploaderPool:
         self.controls = controls
 
 
-# A pipe holds 64 KiB by default, less than one chunk of 256 events of 1 KB, so the
+# A pipe buffers 64 KiB by default, less than one chunk of 256 events of 1 KB, so the
 # feeder thread and the uploaders would take turns on every chunk, and an uploader would
 # often find the pipe empty while the next chunk was still being written. 1 MiB is the
 # most an unprivileged process may ask for (/proc/sys/fs/pipe-max-size on Linux).
@@ -139,7 +139,8 @@ def forget_inherited_uploaders(pool: UploaderPool) -> None:
 
 def discard_pool(pool: UploaderPool) -> None:
     pool.tasks.discarded = True
-    # Never wait for the feeder thread: no process may be left to read what it writes.
+    # Do not wait for the feeder thread at exit, because no process may be left to read
+    # what it writes.
     pool.tasks.cancel_join_thread()
     pool.tasks.close()
     pool.results.close()
@@ -165,7 +166,7 @@ def note_exit_started() -> None:
     """Ignore SIGTERM from now on: the bounded shutdown at exit has begun.
 
     A process exiting normally can get SIGTERM during that shutdown, for example a
-    ``multiprocessing.Pool`` worker: its pool asks it to stop, then terminates it.
+    ``multiprocessing.Pool`` worker: its pool sends it a stop task, then terminates it.
     Raising SystemExit then would abort the delivery of what it queued.
     """
     global _exit_requested  # noqa: PLW0603 - shared with the signal handler
@@ -209,7 +210,7 @@ def _uploader_start_context() -> Iterator[None]:
        their parent's sentinel and exit by themselves, so the flag is lifted for the call.
 
     NOTE: another thread that reads ``__main__`` or the daemon flag during those
-    milliseconds sees the temporary values.
+    milliseconds gets the temporary values.
     """
     real_main = sys.modules["__main__"]
     process_config = multiprocessing.current_process()._config  # type: ignore[attr-defined]

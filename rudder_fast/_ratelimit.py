@@ -11,7 +11,7 @@ __all__ = ["RateLimitedLog"]
 
 
 class RateLimitedLog:
-    """Emits at most one record per ``interval_s``; the next one says how many were skipped."""
+    """Emits at most one record per ``interval_s``; the next one reports how many were skipped."""
 
     def __init__(self, logger: logging.Logger, interval_s: float) -> None:
         self._logger = logger

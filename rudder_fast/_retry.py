@@ -29,7 +29,7 @@ class Decision(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """How an uploader retries a batch that did not get a 2xx response.
+    """Retry rules for a batch that did not get a 2xx response.
 
     Network errors, timeouts, 408, 429 and 5xx are retried; other 4xx are not, since the
     same request would be rejected again. 413 splits the batch. Waits grow exponentially

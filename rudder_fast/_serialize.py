@@ -9,7 +9,7 @@ The rules (the README's value table lists them, and tests/test_serialize.py chec
 - ``Enum`` members become their value.
 - sets and tuples become arrays.
 - ``bytes`` are decoded as UTF-8; bytes that are not valid UTF-8 keep each bad byte as a
-  ``\\xNN`` escape, so nothing is lost.
+  ``\\xNN`` escape, so each bad byte stays visible.
 - ``datetime``, ``date`` and ``time`` become ISO 8601 strings, naive values stay naive.
 - ``timedelta`` becomes its length in seconds, as a number.
 - dataclasses become objects.

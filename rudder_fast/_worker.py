@@ -36,8 +36,8 @@ __all__ = ["Chunk", "Report", "run_uploader"]
 
 log = logging.getLogger(__name__)
 
-# How long an uploader whose parent died keeps delivering what it holds and what is
-# still in the queue's pipe, before it exits. Choice: long enough for a few batches.
+# How long an uploader whose parent died keeps delivering the events it has taken and
+# those still in the queue's pipe, before it exits. Choice: long enough for a few batches.
 ORPHAN_DRAIN_S = 5.0
 
 # When an orphaned uploader ends at the latest, even if its main loop is stuck.
@@ -101,7 +101,7 @@ class _ForwardingHandler(logging.Handler):
         self._worker = worker
 
     def detach(self) -> None:
-        """Stop forwarding: a write to a pipe nobody reads could block forever."""
+        """Stop forwarding, because a write to a pipe no process reads could block forever."""
         self._results = _Discard()
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -370,7 +370,7 @@ class _Uploader:
     # -- orphaned -------------------------------------------------------------------
 
     def _become_orphan(self) -> None:
-        """Start the bounded drain after the parent died; nobody reads reports any more."""
+        """Start the bounded drain after the parent died; from now on no report is read."""
         if self._drain_deadline is not None:
             return
         self._drain_deadline = time.monotonic() + ORPHAN_DRAIN_S

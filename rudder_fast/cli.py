@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     spool = commands.add_parser("spool", help="work with a spool directory")
     spool_commands = spool.add_subparsers(dest="spool_command", required=True, metavar="ACTION")
-    inspect = spool_commands.add_parser("inspect", help="summarize what a spool holds")
+    inspect = spool_commands.add_parser("inspect", help="summarize a spool's segments and events")
     inspect.add_argument("directory", help="the spool directory (spool_dir)")
     return parser
 

@@ -186,8 +186,8 @@ class Client:
         """Send every uploader's partial batch now and wait for the events queued so far.
 
         Returns once each event accepted before the call is delivered, reported to
-        ``on_error`` or dropped, or once ``timeout`` seconds have passed; returns how many
-        of those events are still pending (0 when all have an outcome).
+        ``on_error`` or dropped, or once ``timeout`` seconds have passed. The result is
+        how many of those events are still pending (0 when all have an outcome).
         """
         return self._pipeline.flush(_check_timeout(timeout))
 

@@ -46,9 +46,9 @@ DEFAULT_MAX_REQUEST_BYTES = 4_000_000
 # Choice: bounds the parent's memory when the data plane is down, about 120,000 events of
 # the benchmark's median size.
 DEFAULT_MAX_QUEUE_BYTES = 128 * 1024 * 1024
-# Choice: on a 100-event batch of the benchmark's generated events, zlib level 1
-# compresses 4.4 times at about 150 MB/s and level 6 5.6 times at about 63 MB/s
-# (2-core benchmark machine), so level 1 leaves more CPU for the rest of the pipeline.
+# Choice: on a 100-event batch of the benchmark's generated events (2-core benchmark
+# machine), zlib level 1 compresses 4.4 times at about 150 MB/s and level 6 5.6 times at
+# about 63 MB/s. Level 1 leaves more CPU for the rest of the pipeline.
 DEFAULT_GZIP_LEVEL = 1
 # Choice: a spool larger than this evicts its oldest segments.
 DEFAULT_SPOOL_MAX_BYTES = 1024 * 1024 * 1024

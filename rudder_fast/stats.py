@@ -25,7 +25,7 @@ class UploaderStats:
 class Stats(Mapping[str, Any]):
     """Counts since the client started; readable as attributes and as a mapping.
 
-    ``enqueued == delivered + failed + dropped + spooled + pending`` holds in every
+    ``enqueued == delivered + failed + dropped + spooled + pending`` is true in every
     snapshot. ``enqueued`` counts every event a call accepted as valid, and every event
     replayed from the spool, including those then dropped (``dropped_by_reason`` says
     why: ``queue_full``, ``too_large``, ``unserializable``, ``closed``,

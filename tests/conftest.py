@@ -50,7 +50,7 @@ def _reset_module_client() -> Iterator[None]:
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Poll ``condition`` until it holds or ``timeout`` seconds pass; return its last value."""
+    """Poll ``condition`` until it is true or ``timeout`` seconds pass; return its last value."""
     deadline = time.monotonic() + timeout
     while True:
         if condition():

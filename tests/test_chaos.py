@@ -110,10 +110,10 @@ def run(sink: Sink) -> Iterator[Callable[..., tuple[Client, Outcome]]]:
         client.shutdown(timeout=10)
 
 
-def test_thirty_percent_failing_answers(sink: Sink, run: Callable[..., Any]) -> None:
-    """With 30 % of answers 503, retries deliver everything exactly once."""
+def test_thirty_percent_failing_responses(sink: Sink, run: Callable[..., Any]) -> None:
+    """With 30 % of responses 503, retries deliver everything exactly once."""
     sink.set_faults(Faults(fail_rate=0.3, fail_status=503, seed=7))
-    client, outcome = run("30% answers 503")
+    client, outcome = run("30% responses 503")
     _send(client, outcome)
     assert client.flush(timeout=120) == 0
 
@@ -142,10 +142,10 @@ def test_outage_then_recovery(sink: Sink, run: Callable[..., Any]) -> None:
     assert delivered == outcome.sent
 
 
-def test_answers_slower_than_timeout(sink: Sink, run: Callable[..., Any]) -> None:
+def test_responses_slower_than_timeout(sink: Sink, run: Callable[..., Any]) -> None:
     """Answers slower than `timeout` are retried; events stored anyway come back as duplicates."""
     sink.set_faults(Faults(delay_s=1.0))
-    client, outcome = run("answers slower than timeout", timeout=0.3, upload_size=200)
+    client, outcome = run("responses slower than timeout", timeout=0.3, upload_size=200)
     _send(client, outcome)
     assert wait_until(lambda: client.stats().retries >= 2, timeout=30)
     sink.set_faults(Faults())
@@ -156,7 +156,7 @@ def test_answers_slower_than_timeout(sink: Sink, run: Callable[..., Any]) -> Non
 
 
 def test_connection_closed_after_storing(sink: Sink, run: Callable[..., Any]) -> None:
-    """Batches stored but never answered are resent with the same messageIds."""
+    """Batches stored without a response are resent with the same messageIds."""
     sink.set_faults(Faults(close_after_store=True))
     client, outcome = run("connection closed after storing", upload_size=200)
     _send(client, outcome)
@@ -184,7 +184,7 @@ def test_permanent_401(sink: Sink, run: Callable[..., Any]) -> None:
 
 
 def test_batch_rejected_with_400(sink: Sink, run: Callable[..., Any]) -> None:
-    """One batch answered 400 is reported; the others are delivered."""
+    """One batch rejected with 400 is reported; the others are delivered."""
     sink.set_faults(Faults(script=(400,)))
     client, outcome = run("one batch rejected with 400", upload_size=100)
     _send(client, outcome)

@@ -111,7 +111,7 @@ def test_send_reports_invalid_lines(sink: Sink, tmp_path: Path) -> None:
 
 
 def test_send_without_key_fails_clearly(tmp_path: Path) -> None:
-    """A missing write key is a usage error that says where to put it."""
+    """A missing write key is a usage error naming where to set it."""
     path = tmp_path / "one.ndjson"
     path.write_text("{}\n")
     result = run_cli("send", str(path), "--data-plane-url", "http://127.0.0.1:9", env={})
@@ -144,7 +144,7 @@ def test_spool_inspect_summarizes(tmp_path: Path) -> None:
 
 
 def test_help_names_units() -> None:
-    """Every send option's help says what it sets, with its unit where it has one."""
+    """Every send option's help describes what it sets, with its unit."""
     result = run_cli("send", "--help")
     assert result.returncode == 0
     for text in ("seconds per HTTP attempt", "events per batch", "uploader processes",
@@ -153,7 +153,7 @@ def test_help_names_units() -> None:
 
 
 def test_sink_subcommand_serves(tmp_path: Path) -> None:
-    """`rudder-fast sink --port 0` prints its URL and answers /version."""
+    """`rudder-fast sink --port 0` prints the URL it listens on."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     with subprocess.Popen(
         [sys.executable, "-m", "rudder_fast", "sink", "--port", "0"], env=env,

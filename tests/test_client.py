@@ -96,7 +96,7 @@ def test_flush_drains_every_uploader(sink: Sink, make_client: Callable[..., Clie
 
 
 def test_rejected_batch_reaches_on_error(sink: Sink, make_client: Callable[..., Client]) -> None:
-    """A batch answered 400 is reported once to on_error, in the parent, with its events."""
+    """A batch rejected with 400 is reported once to on_error, in the parent, with its events."""
     reports: list[tuple[APIError, list[dict[str, Any]]]] = []
     client = make_client(workers=1, on_error=lambda error, events: reports.append((error, events)))
     sink.set_faults(Faults(script=(400,)))

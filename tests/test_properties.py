@@ -174,7 +174,7 @@ def test_odd_user_ids(user_id: Any, error: type[Exception] | None) -> None:
     ],
 )
 def test_misleading_options_are_rejected(options: dict[str, Any], message: str) -> None:
-    """Options that would silently misbehave raise a ConfigError that says why."""
+    """Options that would silently misbehave raise a ConfigError giving the reason."""
     options.setdefault("host", "http://127.0.0.1:9")
     with pytest.raises(ConfigError, match=message):
         Client(WRITE_KEY, **options)

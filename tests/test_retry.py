@@ -1,4 +1,4 @@
-"""RetryPolicy: which answers are retried, backoff bounds, Retry-After and the budget."""
+"""RetryPolicy: which responses are retried, backoff bounds, Retry-After and the budget."""
 
 from __future__ import annotations
 
@@ -31,8 +31,8 @@ from rudder_fast._retry import Decision
         (301, "", Decision.FAIL),
     ],
 )
-def test_decision_per_answer(status: int | None, code: str, decision: Decision) -> None:
-    """Each answer of the gateway maps to retry, split, fail or done."""
+def test_decision_per_response(status: int | None, code: str, decision: Decision) -> None:
+    """Each gateway response maps to retry, split, fail or done."""
     assert RetryPolicy().decide(status, code) is decision
 
 

@@ -104,7 +104,8 @@ def test_truncated_segment_is_set_aside(
     client = Client(WRITE_KEY, sink.url, workers=1, spool_dir=tmp_path)
     try:
         assert wait_until(lambda: sink.stats()["events"] >= 40, timeout=30)
-        assert wait_until(lambda: spool.summary().segments == 0 and spool.summary().claimed == 0)
+        assert wait_until(lambda: spool.summary().segments == 0)
+        assert wait_until(lambda: spool.summary().claimed == 0)
     finally:
         client.shutdown(timeout=10)
     users = {event["userId"].split("-")[1] for event in sink.events}

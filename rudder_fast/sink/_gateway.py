@@ -150,9 +150,9 @@ def parse_batch(decoded: bytes) -> list[dict[str, Any]]:
     non-empty text.
 
     orjson parses the common body. It rejects two things the gateway's Go JSON code
-    accepts, a lone surrogate escape such as ``"\\ud800"`` and an integer too large for a
-    double, so a body orjson rejects is parsed again with the standard library, which
-    reads both (and integers beyond 64 bits exactly) but not NaN or Infinity tokens.
+    accepts: a lone surrogate escape such as ``"\\ud800"``, and an integer too large for
+    a double. So a body orjson rejects is parsed again with the standard library. That
+    parser reads both, and integers beyond 64 bits exactly, but not NaN or Infinity.
     """
     try:
         payload = orjson.loads(decoded)
